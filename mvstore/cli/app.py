@@ -1,0 +1,111 @@
+"""The click group and the one place where errors become a message and an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..errors import MvError
+
+EXIT_INTERNAL = 70
+
+
+class Context:
+    """Per-invocation state: where to look for the repository."""
+
+    def __init__(self, cwd: str | None) -> None:
+        self.cwd = cwd
+
+    def repo(self) -> Any:
+        from ..repo import Repository
+
+        return Repository.find(self.cwd)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-C", "cwd", metavar="PATH", help="Run as if mv was started in PATH.")
+@click.version_option(package_name="mvstore", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, cwd: str | None) -> None:
+    """Git for model weights: commit, diff, tag and check out model folders.
+
+    Safetensors files are split per tensor and every chunk is stored once by its blake3 hash;
+    every file is rebuilt byte for byte. Run `mv COMMAND --help` for details.
+    """
+    if cwd is not None:
+        if not os.path.isdir(cwd):
+            raise MvError(f"-C {cwd}: no such folder")
+        os.chdir(cwd)
+    ctx.obj = Context(os.getcwd())
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def human(n: int | float) -> str:
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _register() -> None:
+    from . import cmd_history, cmd_inspect, cmd_refs, cmd_worktree
+
+    for mod in (cmd_worktree, cmd_history, cmd_refs, cmd_inspect):
+        for command in mod.COMMANDS:
+            cli.add_command(command)
+
+
+def _err(prog: str, msg: str) -> None:
+    first = msg.strip().splitlines()[0] if msg.strip() else "failed"
+    sys.stderr.write(f"{prog}: error: {first}\n")
+
+
+def run(args: list[str], prog: str) -> int:
+    """Run the CLI; every failure is one line on stderr and an exit code, never a traceback."""
+    _register()
+    try:
+        cli.main(args=args, prog_name=prog, standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write(f"{prog}: aborted\n")
+        return 130
+    except click.ClickException as e:
+        _err(
+            prog, e.format_message() + (f" (see '{prog} --help')" if isinstance(e, click.UsageError) else "")
+        )
+        return 2
+    except MvError as e:
+        _err(prog, str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        _err(prog, f"{e.strerror or e}{where}")
+        return 1
+    except Exception as e:  # a bug: still one line, with a way to get the traceback
+        if os.environ.get("MV_DEBUG"):
+            raise
+        _err(prog, f"internal error: {type(e).__name__}: {e} (set MV_DEBUG=1 for a traceback)")
+        return EXIT_INTERNAL

@@ -1,0 +1,1 @@
+"""File formats mvstore understands well enough to split and rebuild byte for byte."""

@@ -1,0 +1,1 @@
+"""Porcelain: functions that take a repository and return a result dataclass."""

@@ -1,0 +1,189 @@
+"""``mv checkout``, ``mv switch`` and ``mv export``: materialize a tree, never losing work.
+
+Checkout refuses (without ``force``) to overwrite or delete a file whose content differs both from
+HEAD and from the target: that is uncommitted work. Files are replaced atomically one by one, and
+HEAD moves only after every file is in place.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DirtyWorktree, InvalidPath, InvalidRefName, RevisionNotFound, UsageError
+from ..ids import ObjectId
+from ..ingest import default_workers
+from ..objects import Tree, TreeEntry
+from ..paths import check_tree_path
+from ..refs import HEADS, check_ref_name
+from ..repo import Repository
+from ..revparse import resolve_commit
+from ..statcache import FileStat, StatCache, now_ns
+from .materialize import write_entry
+from .snapshot import in_scope
+from .status import head_tree, worktree_entries
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    id: ObjectId
+    branch: str | None
+    written: int
+    deleted: int
+    written_bytes: int
+
+
+def _safe_dest(root: Path, rel: str) -> Path:
+    """Refuse tree paths that would land outside ``root`` (including via a symlinked folder)."""
+    check_tree_path(rel)
+    dest = root / rel
+    parent = dest.parent.resolve()
+    if parent != root.resolve() and root.resolve() not in parent.parents:
+        raise InvalidPath(f"{rel}: would be written outside {root} (through a symlink)")
+    if dest.is_symlink():
+        dest.unlink()
+    return dest
+
+
+def checkout(
+    repo: Repository, rev: str, scope: list[str] | None = None, force: bool = False
+) -> CheckoutResult:
+    target_id = resolve_commit(repo, rev)
+    target = repo.tree(repo.commit_object(target_id).tree)
+    current_head = head_tree(repo)
+    res = _apply(repo, repo.root, target, current_head, scope, force)
+    branch = None
+    if scope is None and rev in ("HEAD", "@"):
+        branch = repo.refs.head().branch  # re-checking out HEAD (e.g. with --force) keeps the branch
+    elif scope is None:
+        if _is_branch(repo, rev):
+            branch = rev
+            repo.refs.set_head(rev)
+        else:
+            repo.refs.set_head(None, target_id)
+    else:
+        branch = repo.refs.head().branch
+    return CheckoutResult(target_id, branch, res[0], res[1], res[2])
+
+
+def _is_branch(repo: Repository, name: str) -> bool:
+    try:
+        return repo.refs.read(HEADS + name) is not None
+    except InvalidRefName:
+        return False
+
+
+def switch(repo: Repository, name: str, create: bool = False, force: bool = False) -> CheckoutResult:
+    if create:
+        from .refs_ops import create_branch
+
+        create_branch(repo, name, "HEAD")
+    check_ref_name(name, "branch")
+    if repo.refs.read(HEADS + name) is None:
+        raise RevisionNotFound(f"no branch named {name!r} (use --create to make one)")
+    return checkout(repo, name, None, force)
+
+
+def _apply(
+    repo: Repository, root: Path, target: Tree, base: Tree, scope: list[str] | None, force: bool
+) -> tuple[int, int, int]:
+    want = {e.path: e for e in target.entries if in_scope(e.path, scope)}
+    have_base = {e.path: e for e in base.entries if in_scope(e.path, scope)}
+    current, _ = worktree_entries(repo, scope)
+    to_write: list[TreeEntry] = []
+    to_delete: list[str] = []
+    conflicts: list[str] = []
+    for path, entry in want.items():
+        cur = current.get(path)
+        if entry.same_content(cur):
+            continue
+        if scope is None and not force and entry.same_content(have_base.get(path)):
+            continue  # unchanged between HEAD and target: local edits (or deletions) carry over
+        dirty = cur is not None and not cur.same_content(have_base.get(path))
+        if dirty:
+            conflicts.append(path)
+        to_write.append(entry)
+    for path, entry in have_base.items():
+        if path in want:
+            continue
+        cur = current.get(path)
+        if cur is None:
+            continue
+        if not cur.same_content(entry):
+            conflicts.append(path)
+        to_delete.append(path)
+    if conflicts and not force:
+        shown = ", ".join(sorted(conflicts)[:5]) + (" …" if len(conflicts) > 5 else "")
+        raise DirtyWorktree(
+            f"uncommitted changes would be overwritten: {shown} (commit them, or use --force)"
+        )
+    cache = StatCache(repo.stat_cache_path())
+    written_bytes = 0
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(default_workers()) as pool:
+        for entry in to_write:
+            dest = _safe_dest(root, entry.path)
+            if dest.is_dir():
+                if not force:
+                    raise DirtyWorktree(f"{entry.path}: a folder is in the way (use --force)")
+                shutil.rmtree(dest)
+            started = now_ns()
+            write_entry(repo, entry, dest, pool)
+            cache.record(entry, FileStat.of(os.stat(dest)), started)
+            written_bytes += entry.size
+    for path in to_delete:
+        dest = _safe_dest(root, path)
+        try:
+            dest.unlink()
+        except FileNotFoundError:
+            pass
+        cache.forget(path)
+        _prune_empty_dirs(root, dest.parent)
+    cache.save()
+    return len(to_write), len(to_delete), written_bytes
+
+
+def _prune_empty_dirs(root: Path, d: Path) -> None:
+    root = root.resolve()
+    d = d.resolve()
+    while d != root and root in d.parents:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+        d = d.parent
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    id: ObjectId
+    dest: Path
+    files: int
+    bytes: int
+
+
+def export(repo: Repository, rev: str, dest: str | os.PathLike[str]) -> ExportResult:
+    """Materialize ``rev`` into a new (or empty) folder; built beside it and renamed into place."""
+    target_id = resolve_commit(repo, rev)
+    tree = repo.tree(repo.commit_object(target_id).tree)
+    out = Path(dest).absolute()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out}: destination exists and is not an empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.mvtmp-{secrets.token_hex(4)}")
+    staging.mkdir()
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        with ThreadPoolExecutor(default_workers()) as pool:
+            for entry in tree.entries:
+                write_entry(repo, entry, _safe_dest(staging, entry.path), pool)
+        os.replace(staging, out)  # replaces an empty folder atomically on POSIX
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(target_id, out, len(tree.entries), tree.size)
