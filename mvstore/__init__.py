@@ -27,11 +27,16 @@ __all__ = [
     "NothingToCommit",
     "ObjectId",
     "Repo",
+    "RemoteModel",
+    "load_state_dict",
+    "open",
     "RevisionNotFound",
     "__version__",
 ]
 
 if TYPE_CHECKING:
+    import torch
+
     from .api import Repo
     from .errors import (
         AmbiguousRevision,
@@ -44,6 +49,34 @@ if TYPE_CHECKING:
         RevisionNotFound,
     )
     from .ids import ObjectId
+    from .remote.lazy import RemoteModel
+
+
+def open(url: str, rev: str = "main", storage_options: dict[str, Any] | None = None) -> RemoteModel:  # noqa: A001
+    """A revision of a remote repository (any fsspec URL), read lazily: only what you ask for travels.
+
+    ``rev`` is a branch, a tag, or a full id — a pin, verified against every byte that arrives.
+    """
+    from .remote.lazy import RemoteModel
+
+    return RemoteModel(url, rev, storage_options)
+
+
+def load_state_dict(
+    url: str,
+    rev: str = "main",
+    file: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    device: str = "cpu",
+) -> dict[str, torch.Tensor]:
+    """All weights of ``rev`` from a local repository path or a remote URL, verified against the pin."""
+    import os
+
+    if "://" not in url and os.path.isdir(os.path.join(url, ".mv")):
+        from .api import Repo
+
+        return Repo(url).load_state_dict(rev, file, device)
+    return open(url, rev, storage_options).load_state_dict(file, device)
 
 
 def __getattr__(name: str) -> Any:
@@ -51,6 +84,10 @@ def __getattr__(name: str) -> Any:
         from .api import Repo
 
         return Repo
+    if name == "RemoteModel":
+        from .remote.lazy import RemoteModel
+
+        return RemoteModel
     if name == "ObjectId":
         from .ids import ObjectId
 

@@ -95,9 +95,31 @@ def decode_payload(env: Envelope, payload: bytes | memoryview, what: str) -> byt
         if len(payload) != env.raw_size:
             raise CorruptObject(f"object {what}: payload is {len(payload)} bytes, header says {env.raw_size}")
         return payload
-    raise CorruptObject(
-        f"object {what}: encoding {ENCODING_NAMES[env.encoding]!r} is not supported by this version"
-    )
+    from .encoding import decompress
+
+    params = unpack(env.params, what) if env.params else {}
+    if not isinstance(params, dict):
+        raise CorruptObject(f"object {what}: encoding parameters must be a map")
+    return decompress(env.encoding, params, payload, env.raw_size, what)
+
+
+def encode_envelope(raw: bytes | memoryview, kind: int, width: int = 1, compress: bool = False) -> bytes:
+    """A complete stored-object file: header (+ params) + payload, compressed when it pays."""
+    if compress and len(raw) >= 64:
+        from .encoding import compress as do_compress
+
+        encoding, params, payload = do_compress(raw, width)
+        if len(payload) < len(raw) * 0.97:  # keep raw when compression saves < 3%
+            return envelope_header(kind, len(raw), encoding, pack(params) if params else b"") + payload
+    return envelope_header(kind, len(raw)) + bytes(raw)
+
+
+def decode_envelope(data: bytes | memoryview, what: str, kind: int | None = None) -> bytes:
+    """Raw bytes of a complete stored-object file (the caller verifies the hash)."""
+    env = parse_envelope(bytes(data[: ENVELOPE_SIZE + 65536]), what)
+    if kind is not None and env.kind != kind:
+        raise CorruptObject(f"object {what}: wrong kind {env.kind}, expected {kind}")
+    return bytes(decode_payload(env, memoryview(data)[env.payload_offset :], what))
 
 
 # --- canonical msgpack ----------------------------------------------------------------------------

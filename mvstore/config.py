@@ -13,6 +13,7 @@ class Config:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._cp = configparser.ConfigParser(interpolation=None)
+        self._cp.optionxform = str  # type: ignore[assignment,method-assign]  # keep option names' case
         if path.exists():
             self._cp.read(path, encoding="utf-8")
 
@@ -23,6 +24,18 @@ class Config:
         if not self._cp.has_section(section):
             self._cp.add_section(section)
         self._cp.set(section, key, value)
+
+    def has_section(self, section: str) -> bool:
+        return self._cp.has_section(section)
+
+    def remove_section(self, section: str) -> bool:
+        return self._cp.remove_section(section)
+
+    def sections(self) -> list[str]:
+        return self._cp.sections()
+
+    def items(self, section: str) -> list[tuple[str, str]]:
+        return list(self._cp.items(section)) if self._cp.has_section(section) else []
 
     def save(self) -> None:
         import io

@@ -22,6 +22,7 @@ from .store.local import fsync_dir
 
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
+REMOTES = "refs/remotes/"
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_REF_NAME = 255
 
@@ -67,7 +68,7 @@ class RefStore:
 
     def _path(self, full: str) -> Path:
         if full != "HEAD":
-            if not (full.startswith(HEADS) or full.startswith(TAGS)):
+            if not (full.startswith(HEADS) or full.startswith(TAGS) or full.startswith(REMOTES)):
                 raise InvalidRefName(f"invalid ref name: {full[:80]!r}")
             check_ref_name(full[len("refs/") :])
         return self.mvdir / full

@@ -28,6 +28,11 @@ COMMANDS = frozenset(
         "branch",
         "rev-parse",
         "stats",
+        "remote",
+        "push",
+        "fetch",
+        "pull",
+        "clone",
         "help",
     }
 )

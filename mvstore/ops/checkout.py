@@ -69,6 +69,18 @@ def checkout(
     return CheckoutResult(target_id, branch, res[0], res[1], res[2])
 
 
+def update_worktree(
+    repo: Repository, target_id: ObjectId, from_empty: bool = False, force: bool = False
+) -> None:
+    """Make the folder match ``target_id`` without moving HEAD (clone, pull).
+
+    ``from_empty`` treats the folder as holding nothing yet (a fresh clone), so every file is written.
+    """
+    target = repo.tree(repo.commit_object(target_id).tree)
+    base = Tree(()) if from_empty else head_tree(repo)
+    _apply(repo, repo.root, target, base, None, force)
+
+
 def _is_branch(repo: Repository, name: str) -> bool:
     try:
         return repo.refs.read(HEADS + name) is not None

@@ -249,6 +249,10 @@ class Transaction:
             self.new_bytes += ENVELOPE_SIZE + len(data)
         return True
 
+    def staged(self, oid: ObjectId) -> bool:
+        with self._lock:
+            return oid in self._seen
+
     def put_struct(self, oid: ObjectId, raw: bytes) -> bool:
         return self.put(oid, raw, KIND_STRUCT)
 

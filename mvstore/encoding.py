@@ -1,0 +1,65 @@
+"""Payload encodings of stored objects: raw, zstd, and zstd over byte planes.
+
+Ids are always the hash of the raw bytes, so an object can be stored under any encoding. Byte planes
+split each element's bytes into separate runs (all first bytes, then all second bytes, …) before
+zstd, so the sign/exponent bytes of floats — which vary little between neighbours — compress
+together (the ZipNN observation). zstd level 1: on this machine it beat level 3 on both ratio and
+speed for weights. Decoding is bounded by the raw size in the envelope: no decompression bombs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import CorruptObject
+
+ENCODING_RAW = 0
+ENCODING_ZSTD = 1
+ENCODING_ZSTD_PLANES = 2
+ZSTD_LEVEL = 1
+MAX_RAW_SIZE = 1 << 30  # no object is larger: chunks ≤ 4 MiB, headers ≤ 100 MB
+
+_local: Any = None
+
+
+def _zstd() -> Any:
+    import zstandard
+
+    return zstandard
+
+
+def compress(raw: bytes | memoryview, width: int = 1) -> tuple[int, dict[str, Any], bytes]:
+    """(encoding, params, payload) — planes when ``width`` > 1 and the length allows it."""
+    z = _zstd().ZstdCompressor(level=ZSTD_LEVEL)
+    if width > 1 and len(raw) % width == 0 and len(raw) >= 4 * width:
+        import numpy as np
+
+        planes = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width).T.copy()
+        return ENCODING_ZSTD_PLANES, {"w": width}, z.compress(planes.data)
+    return ENCODING_ZSTD, {}, z.compress(raw)
+
+
+def decompress(
+    encoding: int, params: dict[str, Any], payload: bytes | memoryview, raw_size: int, what: str
+) -> bytes:
+    if raw_size > MAX_RAW_SIZE:
+        raise CorruptObject(f"object {what}: claims {raw_size} raw bytes, more than any object can hold")
+    zstandard = _zstd()
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(bytes(payload), max_output_size=raw_size)
+    except zstandard.ZstdError as e:
+        raise CorruptObject(f"object {what}: zstd payload does not decode ({e})") from None
+    if len(raw) != raw_size:
+        raise CorruptObject(f"object {what}: decodes to {len(raw)} bytes, header says {raw_size}")
+    if encoding == ENCODING_ZSTD:
+        if params:
+            raise CorruptObject(f"object {what}: unexpected zstd parameters")
+        return bytes(raw)
+    if encoding == ENCODING_ZSTD_PLANES:
+        w = params.get("w")
+        if set(params) != {"w"} or type(w) is not int or not 1 < w <= 16 or raw_size % w:
+            raise CorruptObject(f"object {what}: bad byte-plane parameters")
+        import numpy as np
+
+        return np.frombuffer(raw, dtype=np.uint8).reshape(w, -1).T.tobytes()
+    raise CorruptObject(f"object {what}: encoding {encoding} is not supported by this version")

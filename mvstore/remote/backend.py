@@ -1,0 +1,212 @@
+"""Remote backends: bytes by name, with the conditional writes that make refs safe.
+
+The interface is deliberately small (read / write / create-only / compare-and-swap / list / delete)
+so that each transport is easy to reason about and retry, caching and progress can wrap it.
+fsspec's large, untyped surface stays inside :class:`FsspecBackend`; its exceptions are translated
+into our error tree here and nowhere else.
+
+Conditional writes, per backend:
+* local folders (plain paths and ``file://``): our own code — temp file + fsync + ``os.link``
+  (create-only: EEXIST means someone else won) and a lock file + ``os.replace`` for CAS. fsspec's
+  local ``mode="create"`` is exists-then-write and let two of 8 racing processes win here.
+* S3: ``If-None-Match: *`` for create-only, ``If-Match: <etag>`` for CAS (HTTP 412 on a lost race).
+* GCS: ``ifGenerationMatch`` (0 for create-only, the generation read for CAS).
+* anything else (``memory://``…): no conditional writes: refused unless the caller opts in to
+  unsafe ref updates (single writer only).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import MvError, ObjectNotFound
+
+#: An opaque version token for compare-and-swap (content for local, ETag for S3, generation for GCS).
+Token = Any
+
+
+class RemoteError(MvError):
+    """The remote could not be used: unreachable, missing bucket, bad credentials, not an mvstore remote."""
+
+
+class UnsafeRemote(RemoteError):
+    """The backend cannot do conditional writes, so concurrent pushers could lose commits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    data: bytes
+    token: Token
+
+
+class Backend(Protocol):
+    url: str
+    atomic: bool  # has create-only and compare-and-swap writes
+
+    def read(self, name: str) -> bytes: ...
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]: ...
+
+    def read_many(self, names: list[str]) -> dict[str, bytes]: ...
+
+    def write_many(self, items: dict[str, bytes]) -> None: ...
+
+    def exists_many(self, names: list[str]) -> set[str]: ...
+
+    def read_versioned(self, name: str) -> Versioned | None: ...
+
+    def create(self, name: str, data: bytes) -> bool: ...
+
+    def replace(self, name: str, data: bytes, token: Token) -> bool: ...
+
+    def delete(self, name: str, token: Token | None = None) -> bool: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+
+def check_name(name: str) -> str:
+    """Names are built by us from ids and validated ref names; still, never let one escape the root."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name:
+        raise RemoteError(f"invalid remote object name {name[:80]!r}")
+    return name
+
+
+class LocalBackend:
+    """A folder on this machine (or an NFS mount): durable, atomic, and race-free."""
+
+    atomic = True
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = str(root)
+
+    def _path(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self._path(name).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{self.url}/{name}: not found on the remote") from None
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        try:
+            fd = os.open(self._path(name), os.O_RDONLY)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{self.url}/{name}: not found on the remote") from None
+        try:
+            return [os.pread(fd, end - start, start) for start, end in ranges]
+        finally:
+            os.close(fd)
+
+    def read_many(self, names: list[str]) -> dict[str, bytes]:
+        return {n: self.read(n) for n in names}
+
+    def exists_many(self, names: list[str]) -> set[str]:
+        return {n for n in names if self._path(n).exists()}
+
+    def _stage(self, path: Path, data: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    def write_many(self, items: dict[str, bytes]) -> None:
+        from ..store.local import fsync_dir
+
+        dirs = set()
+        for name, data in items.items():
+            path = self._path(name)
+            tmp = self._stage(path, data)
+            os.replace(tmp, path)
+            dirs.add(path.parent)
+        for d in dirs:
+            fsync_dir(d)
+
+    def read_versioned(self, name: str) -> Versioned | None:
+        try:
+            data = self._path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+        return Versioned(data, data)
+
+    def create(self, name: str, data: bytes) -> bool:
+        from ..store.local import fsync_dir
+
+        path = self._path(name)
+        tmp = self._stage(path, data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        fsync_dir(path.parent)
+        return True
+
+    def replace(self, name: str, data: bytes, token: Token) -> bool:
+        """CAS under a lock file: the check and the rename cannot interleave with another writer."""
+        from ..store.local import fsync_dir
+
+        path = self._path(name)
+        lock = path.with_name(path.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False  # someone is updating it right now: report a lost race, the caller retries
+        try:
+            try:
+                current = path.read_bytes()
+            except FileNotFoundError:
+                return False
+            if current != token:
+                return False
+            os.write(fd, data)
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(lock, path)
+            fsync_dir(path.parent)
+            return True
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            try:
+                os.unlink(lock)
+            except FileNotFoundError:
+                pass
+
+    def delete(self, name: str, token: Token | None = None) -> bool:
+        path = self._path(name)
+        try:
+            if token is not None and path.read_bytes() != token:
+                return False
+            os.unlink(path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix if prefix else self.root
+        out: list[str] = []
+        if not base.is_dir():
+            return out
+        for dirpath, _dirs, files in os.walk(base):
+            for f in files:
+                if f.startswith(".") or f.endswith(".lock"):
+                    continue
+                out.append(os.path.relpath(os.path.join(dirpath, f), self.root).replace(os.sep, "/"))
+        return sorted(out)
+
+
+def _is_missing(e: BaseException) -> bool:
+    return isinstance(e, FileNotFoundError) or getattr(e, "errno", None) == errno.ENOENT

@@ -1,0 +1,273 @@
+"""fsspec-backed remotes (S3, GCS, memory, …) behind our small :class:`Backend` interface.
+
+All fsspec and cloud-SDK exceptions are translated here into :mod:`mvstore.errors`; nothing above
+this module sees them. Listings bypass fsspec's caches (refs must be read fresh).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ObjectNotFound
+from .backend import Backend, LocalBackend, RemoteError, Token, Versioned, check_name
+
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # else every emulator call hangs ~60 s
+
+
+def open_backend(url: str, options: dict[str, Any]) -> Backend:
+    if url.startswith("file://"):
+        return LocalBackend(Path(url[len("file://") :]).absolute())
+    if "://" not in url:
+        return LocalBackend(Path(url).absolute())
+    try:
+        import fsspec
+    except ImportError:
+        raise RemoteError("remote URLs need fsspec: pip install 'mvstore[remote]'") from None
+    protocol = url.split("://", 1)[0]
+    try:
+        fs = fsspec.filesystem(protocol, skip_instance_cache=True, use_listings_cache=False, **options)
+    except ImportError as e:
+        raise RemoteError(
+            f"{url}: the {protocol}:// backend needs an extra package ({e.name}); pip install 'mvstore[remote]'"
+        ) from None
+    except (TypeError, ValueError) as e:
+        raise RemoteError(f"{url}: bad storage options: {e}") from None
+    root = url.split("://", 1)[1].rstrip("/")
+    if protocol in ("s3", "s3a"):
+        return S3Backend(fs, root, url)
+    if protocol in ("gs", "gcs"):
+        return GCSBackend(fs, root, url)
+    return FsspecBackend(fs, root, url)
+
+
+def _translate(url: str, e: BaseException) -> BaseException:
+    """One place for what fsspec/botocore/aiohttp errors mean to a user."""
+    text = f"{type(e).__name__}: {e}"
+    low = text.lower()
+    if isinstance(e, (ObjectNotFound, RemoteError)):
+        return e
+    if "nosuchbucket" in low or "bucket does not exist" in low or ("404" in low and "bucket" in low):
+        return RemoteError(f"{url}: bucket does not exist")
+    if isinstance(e, FileNotFoundError):
+        return ObjectNotFound(f"{url}: {e}")
+    if (
+        isinstance(e, PermissionError)
+        or "accessdenied" in low
+        or "403" in low
+        or "invalidaccesskeyid" in low
+        or "signaturedoesnotmatch" in low
+    ):
+        return RemoteError(f"{url}: access denied (check the backend's credentials)")
+    if "connect" in low or "timeout" in low or "unreachable" in low or "name or service not known" in low:
+        return RemoteError(f"{url}: cannot reach the remote ({type(e).__name__})")
+    return RemoteError(f"{url}: {text[:200]}")
+
+
+class FsspecBackend:
+    """Generic fsspec filesystem: reads, writes, listings; no conditional writes."""
+
+    atomic = False
+
+    def __init__(self, fs: Any, root: str, url: str) -> None:
+        self.fs = fs
+        self.root = root
+        self.url = url
+
+    def _p(self, name: str) -> str:
+        return f"{self.root}/{check_name(name)}"
+
+    def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # translated: callers only see our error tree
+            raise _translate(self.url, e) from None
+
+    def read(self, name: str) -> bytes:
+        return bytes(self._run(self.fs.cat_file, self._p(name)))
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        path = self._p(name)
+        if not ranges:
+            return []
+        out = self._run(
+            self.fs.cat_ranges,
+            [path] * len(ranges),
+            [r[0] for r in ranges],
+            [r[1] for r in ranges],
+            on_error="return",
+        )
+        for r in out:
+            if isinstance(r, BaseException):
+                raise _translate(self.url, r)
+        return [bytes(r) for r in out]
+
+    def read_many(self, names: list[str]) -> dict[str, bytes]:
+        if not names:
+            return {}
+        paths = {self._p(n): n for n in names}
+        got = self._run(self.fs.cat, list(paths), on_error="return")
+        out = {}
+        for path, value in got.items():
+            name = paths.get(path) or paths.get(self.fs._strip_protocol(path))
+            if name is None:
+                continue
+            if isinstance(value, BaseException):
+                if isinstance(_translate(self.url, value), ObjectNotFound):
+                    continue
+                raise _translate(self.url, value)
+            out[name] = bytes(value)
+        return out
+
+    def write_many(self, items: dict[str, bytes]) -> None:
+        if items:
+            self._run(self.fs.pipe, {self._p(n): d for n, d in items.items()})
+
+    def exists_many(self, names: list[str]) -> set[str]:
+        if len(names) > 16:  # one listing beats many HEADs
+            listed = set(self.list("objects/"))
+            return {n for n in names if n in listed}
+        return {n for n in names if self._run(self.fs.exists, self._p(n))}
+
+    def list(self, prefix: str) -> list[str]:
+        base = f"{self.root}/{prefix}".rstrip("/")
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        except Exception as e:
+            raise _translate(self.url, e) from None
+        strip = self.fs._strip_protocol(self.root).rstrip("/") + "/"
+        out = []
+        for p in found:
+            p = self.fs._strip_protocol(p)
+            if p.startswith(strip):
+                out.append(p[len(strip) :])
+        return sorted(out)
+
+    def read_versioned(self, name: str) -> Versioned | None:
+        try:
+            data = self.read(name)
+        except ObjectNotFound:
+            return None
+        return Versioned(data, data)
+
+    def create(self, name: str, data: bytes) -> bool:
+        if self._run(self.fs.exists, self._p(name)):
+            return False
+        self._run(self.fs.pipe_file, self._p(name), data)
+        return True
+
+    def replace(self, name: str, data: bytes, token: Token) -> bool:
+        current = self.read_versioned(name)
+        if current is None or current.token != token:
+            return False
+        self._run(self.fs.pipe_file, self._p(name), data)
+        return True
+
+    def delete(self, name: str, token: Token | None = None) -> bool:
+        try:
+            self.fs.rm_file(self._p(name))
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception as e:
+            raise _translate(self.url, e) from None
+
+
+def _precondition_failed(e: BaseException) -> bool:
+    text = f"{type(e).__name__} {e} {getattr(e, 'response', '')}".lower()
+    return "precondition" in text or "412" in text or "conditionalrequestconflict" in text or "409" in text
+
+
+class S3Backend(FsspecBackend):
+    """S3 (and S3-compatible servers): If-None-Match / If-Match conditional PUTs."""
+
+    atomic = True
+
+    def _bucket_key(self, name: str) -> tuple[str, str]:
+        path = self._p(name)
+        bucket, _, key = path.partition("/")
+        return bucket, key
+
+    def read_versioned(self, name: str) -> Versioned | None:
+        from fsspec.asyn import sync
+
+        bucket, key = self._bucket_key(name)
+
+        async def get() -> tuple[bytes, str]:
+            resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=key)
+            body = resp["Body"]
+            try:
+                data = await body.read()
+            finally:
+                body.close()
+            return data, resp["ETag"]
+
+        try:
+            data, etag = sync(self.fs.loop, get)
+        except FileNotFoundError:
+            return None
+        except Exception as e:
+            err = _translate(self.url, e)
+            if isinstance(err, ObjectNotFound):
+                return None
+            raise err from None
+        return Versioned(data, etag)
+
+    def create(self, name: str, data: bytes) -> bool:
+        bucket, key = self._bucket_key(name)
+        try:
+            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+            return True
+        except Exception as e:
+            if _precondition_failed(e):
+                return False
+            raise _translate(self.url, e) from None
+
+    def replace(self, name: str, data: bytes, token: Token) -> bool:
+        bucket, key = self._bucket_key(name)
+        try:
+            self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfMatch=token)
+            return True
+        except Exception as e:
+            if _precondition_failed(e):
+                return False
+            raise _translate(self.url, e) from None
+
+
+class GCSBackend(FsspecBackend):
+    """Google Cloud Storage: generation preconditions (0 = must not exist)."""
+
+    atomic = True
+
+    def read_versioned(self, name: str) -> Versioned | None:
+        path = self._p(name)
+        try:
+            self.fs.invalidate_cache(path)
+            info = self.fs.info(path)
+            data = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        except Exception as e:
+            err = _translate(self.url, e)
+            if isinstance(err, ObjectNotFound):
+                return None
+            raise err from None
+        return Versioned(bytes(data), int(info["generation"]))
+
+    def _put_if_generation(self, name: str, data: bytes, generation: int) -> bool:
+        try:
+            self.fs.pipe_file(self._p(name), data, if_generation_match=generation)
+            return True
+        except Exception as e:
+            if _precondition_failed(e):
+                return False
+            raise _translate(self.url, e) from None
+
+    def create(self, name: str, data: bytes) -> bool:
+        return self._put_if_generation(name, data, 0)
+
+    def replace(self, name: str, data: bytes, token: Token) -> bool:
+        return self._put_if_generation(name, data, int(token))
