@@ -214,6 +214,12 @@ def read_all(paths: Iterable[Path]) -> int:
     return total
 
 
+def warm_store(repo: Path) -> int:
+    """Read every object of a repository once (the store side of a warm-cache comparison)."""
+    objects = repo / ".mv" / "objects"
+    return read_all(p for p in objects.rglob("*") if p.is_file())
+
+
 def blake3_files(paths: Iterable[Path]) -> list[bytes]:
     """The raw-hashing baseline: multi-threaded blake3 over an mmap of each file."""
     out = []
@@ -361,7 +367,7 @@ def machine_line(bench_dir: Path) -> str:
         f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
         f"torch {_version('torch')}, safetensors {_version('safetensors')}, blake3 {_version('blake3')}, "
         f"mvstore {_version('mvstore')} (git {_git_rev()}); "
-        f"run {time.strftime('%Y-%m-%d %H:%M %Z')}."
+        f"load average {os.getloadavg()[0]:.2f} at start; run {time.strftime('%Y-%m-%d %H:%M %Z')}."
     )
 
 

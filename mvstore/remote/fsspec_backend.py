@@ -106,11 +106,13 @@ class FsspecBackend:
     def read_many(self, names: list[str]) -> dict[str, bytes]:
         if not names:
             return {}
-        paths = {self._p(n): n for n in names}
+        paths = {self.fs._strip_protocol(self._p(n)): n for n in names}
         got = self._run(self.fs.cat, list(paths), on_error="return")
+        if not isinstance(got, dict):  # a single path comes back bare
+            got = {next(iter(paths)): got}
         out = {}
         for path, value in got.items():
-            name = paths.get(path) or paths.get(self.fs._strip_protocol(path))
+            name = paths.get(self.fs._strip_protocol(path))
             if name is None:
                 continue
             if isinstance(value, BaseException):
