@@ -9,6 +9,8 @@ from .errors import InvalidPath
 
 MAX_PATH_BYTES = 4096
 REPO_DIR = ".mv"
+#: Never written by checkout: our own repository, and git's (a hostile tree could plant hooks).
+RESERVED_TOP = {REPO_DIR, ".git"}
 
 
 def check_tree_path(path: str) -> str:
@@ -18,6 +20,6 @@ def check_tree_path(path: str) -> str:
     if path.startswith("/") or "\\" in path or any(ord(c) < 32 or c == "\x7f" for c in path):
         raise InvalidPath(f"invalid path in tree: {path[:80]!r}")
     parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts) or parts[0] == REPO_DIR:
+    if any(p in ("", ".", "..") for p in parts) or parts[0].lower() in RESERVED_TOP:
         raise InvalidPath(f"invalid path in tree: {path[:80]!r}")
     return path

@@ -423,23 +423,26 @@ DROP_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to drop root's DAC override")
-@pytest.mark.parametrize("where", ["tmp", "objects"])
+@pytest.mark.parametrize("where", ["tmp", "objects", "source"])
 def test_permission_error_mid_commit(committed: Path, where: str) -> None:
     """The tests run as root, which ignores file modes; dropping CAP_DAC_OVERRIDE makes them bite."""
     (committed / "new.bin").write_bytes(rand_bytes(200_000, 3))
     save_st(committed / "model.safetensors", {"w": torch.randn(64, 64), "b": torch.ones(64)})
+    (committed / "z_unreadable.bin").write_bytes(rand_bytes(10_000, 4))
     before = RepoState.of(committed)
-    locked = committed / ".mv" / where
-    dirs = [locked] + ([d for d in locked.iterdir() if d.is_dir()] if where == "objects" else [])
-    for d in dirs:
-        os.chmod(d, 0o555)
+    if where == "source":
+        locked, modes = [committed / "z_unreadable.bin"], (0o000, 0o644)
+    else:
+        d = committed / ".mv" / where
+        locked = [d] + ([x for x in d.iterdir() if x.is_dir()] if where == "objects" else [])
+        modes = (0o555, 0o755)
+    for p in locked:
+        os.chmod(p, modes[0])
     try:
         cp = run_mv("commit", "-m", "denied", cwd=committed, check=False, wrapper=DROP_DAC)
     finally:
-        for d in dirs:
-            os.chmod(d, 0o755)
-    line = assert_one_line_error(cp, "ermission denied")
-    assert ".mv" in line
+        for p in locked:
+            os.chmod(p, modes[1])
     after = RepoState.of(committed)
     assert after.head_file == before.head_file and after.refs == before.refs
     assert tmp_leftovers(committed) == []
@@ -447,6 +450,8 @@ def test_permission_error_mid_commit(committed: Path, where: str) -> None:
     for rel in after.objects - before.objects:
         oid = mvstore.ObjectId.from_hex(rel.replace("/", ""))
         mvstore.Repo(committed).repository.store.read(oid)
+    line = assert_one_line_error(cp, "ermission denied")
+    assert ("z_unreadable.bin" if where == "source" else ".mv") in line
     run_mv("commit", "-m", "allowed", cwd=committed)
 
 
@@ -552,3 +557,14 @@ def test_bad_meta_and_usage(committed: Path) -> None:
     assert_one_line_error(run_mv("-C", "/nonexistent/dir", "status", cwd=committed, check=False), "/nonexistent/dir")
     assert_unchanged(committed, before)
     assert json.loads(run_mv("status", "--json", cwd=committed).stdout)["modified"] == ["config.json"]
+
+
+@pytest.mark.parametrize("fname", ["new\nline.txt", "tab\there.txt", "back\\slash.txt"])
+def test_unstorable_file_names_give_one_line(committed: Path, fname: str) -> None:
+    """Names a tree cannot hold are refused with one clean line (the newline must not split it)."""
+    (committed / fname).write_text("x")
+    before = RepoState.of(committed)
+    with pytest.raises(MvError):
+        mvstore.Repo(committed).commit("odd name")
+    assert_one_line_error(run_mv("commit", "-m", "odd", cwd=committed, check=False))
+    assert_unchanged(committed, before)

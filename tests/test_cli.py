@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import (
+    BIN_DIR,
     MV,
     assert_one_line_error,
     cli_env,
@@ -41,7 +42,7 @@ def test_user_story_on_minilm(minilm_dir: Path, tmp_path: Path) -> None:
     out = run_mv("commit", "-m", "step 1000", "--meta", "step=1000", "--meta", "loss=2.31",
                  "--meta", "dataset=sha256:abc", "--meta", "ok=true", cwd=work).stdout
     assert "step 1000" in out
-    assert run_mv("status", "--json", cwd=work).stdout and json.loads(run_mv("status", "--json", cwd=work).stdout)["clean"]
+    assert json.loads(run_mv("status", "--json", cwd=work).stdout)["clean"]
 
     # ...training writes new weights: only the pooler moves.
     st = load_file(str(work / "model.safetensors"))
@@ -393,7 +394,13 @@ def test_top_level_help_and_version(tmp_path: Path) -> None:
             assert cmd in out
     assert "0.1.0" in run_mv("--version", cwd=tmp_path).stdout
     assert run_mv("--help", cwd=tmp_path, prog="mvstore").stdout.startswith("Usage:")
-    assert run_mv("help", cwd=tmp_path, check=False).returncode == 0, "`help` is reserved as a subcommand"
+
+
+def test_help_subcommand(tmp_path: Path) -> None:
+    """``help`` is reserved (never forwarded to the system mv), so it must do something useful."""
+    cp = run_mv("help", cwd=tmp_path, check=False)
+    assert cp.returncode == 0, cp.stderr
+    assert "Usage:" in cp.stdout and "commit" in cp.stdout
 
 
 def test_mv_forwards_to_system_mv(tmp_path: Path) -> None:
@@ -408,8 +415,15 @@ def test_mv_forwards_to_system_mv(tmp_path: Path) -> None:
     cp = run_mv("missing.txt", "x.txt", cwd=tmp_path, check=False)
     assert cp.returncode != 0 and "missing.txt" in cp.stderr and "Traceback" not in cp.stderr
     # mv also works when the system mv is found only through PATH
-    cp = run_mv("dir/b.txt", "c.txt", cwd=tmp_path, env={"PATH": f"{Path(shutil.which('mv') or '/bin/mv').parent}"})
+    cp = run_mv("dir/b.txt", "c.txt", cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
     assert (tmp_path / "c.txt").exists()
+    # With the venv active our mv comes first on PATH; a plain `mv x y` must still move the file.
+    path = f"{BIN_DIR}:/usr/local/bin:/usr/bin:/bin"
+    assert shutil.which("mv", path=path) == MV
+    cp = subprocess.run(["mv", "c.txt", "d.txt"], cwd=tmp_path, env=cli_env({"PATH": path}), capture_output=True,
+                        text=True)
+    assert cp.returncode == 0, cp.stderr
+    assert (tmp_path / "d.txt").read_text() == "payload" and not (tmp_path / "c.txt").exists()
 
 
 def test_mvstore_never_forwards(tmp_path: Path) -> None:
@@ -435,3 +449,38 @@ def test_output_to_a_closed_pipe_is_quiet(two_commits) -> None:
     cp = subprocess.run(f"'{MV}' log | head -n 1", shell=True, cwd=work, capture_output=True, text=True, env=cli_env())
     assert cp.stdout.startswith("commit ")
     assert "Traceback" not in cp.stderr and "Exception" not in cp.stderr, cp.stderr
+
+
+def _strict_json(text: str) -> object:
+    def reject(const: str) -> object:
+        raise AssertionError(f"{const} is not JSON (jq and other strict parsers reject it)")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def test_diff_stats_json_is_strict_and_numbers_are_right(work: Path) -> None:
+    """From all zeros (relative change undefined), to NaN, and a complex tensor changing only its imaginary part."""
+    def write(k: int) -> None:
+        save_st(work / "model.safetensors", {
+            "zeros_then_ones": torch.zeros(8, 8) if k == 0 else torch.ones(8, 8),
+            "nan": torch.zeros(8) if k == 0 else torch.full((8,), float("nan")),
+            "complex": torch.complex(torch.ones(8), torch.zeros(8) if k == 0 else torch.ones(8)),
+            "half": torch.ones(8).half() * (1 + k),
+        })
+
+    write(0)
+    run_mv("init", cwd=work)
+    run_mv("commit", "-m", "a", cwd=work)
+    write(1)
+    run_mv("commit", "-m", "b", cwd=work)
+    cp = run_mv("diff", "HEAD~1", "HEAD", "--stats", "--json", cwd=work)
+    assert cp.stderr == "", "a successful command prints nothing on stderr"
+    d = _strict_json(cp.stdout)
+    t = {x["name"]: x for x in d["files"][0]["tensors"]}
+    assert set(t) == {"zeros_then_ones", "nan", "complex", "half"}
+    assert t["half"]["rel_change"] == pytest.approx(1.0) and t["half"]["max_abs_diff"] == pytest.approx(1.0)
+    assert t["zeros_then_ones"]["max_abs_diff"] == pytest.approx(1.0)
+    assert t["complex"]["max_abs_diff"] == pytest.approx(1.0), "the imaginary part changed by 1"
+    assert t["complex"]["rel_change"] == pytest.approx(1.0)
+    text = run_mv("diff", "HEAD~1", "HEAD", "--stats", cwd=work)
+    assert text.stderr == "" and "zeros_then_ones" in text.stdout

@@ -32,7 +32,7 @@ def _model(path: Path, seed: int, rows: int = 600, width: int = 256, changed: in
         "norm.bias": torch.zeros(width),
     }
     save_file(sd, str(path / "model.safetensors"), metadata={"format": "pt"})
-    (path / "config.json").write_text('{"hidden": %d}' % width)
+    (path / "config.json").write_text(f'{{"hidden": {width}}}')
 
 
 @pytest.fixture(params=["path", "file-url"])

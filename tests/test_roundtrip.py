@@ -21,7 +21,7 @@ from conftest import (
     save_st,
     tmp_leftovers,
 )
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mvstore
@@ -89,6 +89,7 @@ def safetensors_files(draw: st.DrawFn) -> tuple[bytes, list[RawTensor], dict[str
     return blob, ts, metadata, blob[8 : 8 + header_len]
 
 
+@settings(max_examples=100)
 @given(safetensors_files())
 def test_any_valid_safetensors_round_trips(case: tuple[bytes, list[RawTensor], dict[str, str] | None, bytes]) -> None:
     blob, ts, metadata, header = case
@@ -338,3 +339,43 @@ def test_same_tensors_in_two_files_are_stored_once(work: Path) -> None:
     repo.commit("b")
     # Only b's manifest, a tree and a commit: the 256 KiB tensor chunk is shared.
     assert len(object_files(work) - before) == 3
+
+
+def test_unicode_and_odd_file_names(work: Path, tmp_path: Path) -> None:
+    names = ["é/ü.txt", "日本語.json", "with space.txt", "#hash", "-dash.txt", "a.safetensors.bak", "UPPER.SafeTensors"]
+    for i, n in enumerate(names):
+        p = work / n
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if n.lower().endswith(".safetensors"):
+            save_st(p, {"t": torch.arange(i + 1)})
+        else:
+            p.write_bytes(f"{n}\n".encode())
+    repo = mvstore.Repo.init(work)
+    cid = repo.commit("odd names")
+    repo.export(cid, tmp_path / "out")
+    assert_same_files(work, tmp_path / "out")
+    assert repo.read_file(cid, "é/ü.txt") == "é/ü.txt\n".encode()
+
+
+def test_checkout_swaps_files_and_folders(work: Path) -> None:
+    """A path that is a file in one commit and a folder in the other, and folders that come and go."""
+    repo = mvstore.Repo.init(work)
+    (work / "x").write_text("x is a file\n")
+    (work / "keep.txt").write_text("keep\n")
+    v1 = files_of(work)
+    c1 = repo.commit("x file")
+    (work / "x").unlink()
+    (work / "x").mkdir()
+    (work / "x" / "y.txt").write_text("now a folder\n")
+    (work / "new" / "deep").mkdir(parents=True)
+    (work / "new" / "deep" / "f.txt").write_text("f\n")
+    v2 = files_of(work)
+    c2 = repo.commit("x folder")
+
+    repo.checkout(c1)
+    assert files_of(work) == v1
+    assert not (work / "new").exists(), "folders emptied by a checkout are removed"
+    repo.checkout(c2)
+    assert files_of(work) == v2
+    repo.checkout("main")
+    assert files_of(work) == v2 and repo.status().clean

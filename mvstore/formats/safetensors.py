@@ -182,10 +182,12 @@ def _parse_tensor(name: str, spec: object, where: str) -> TensorInfo:
     begin, end = offsets
     if begin < 0 or end < begin:
         raise InvalidSafetensors(f"{label}: data_offsets [{begin}, {end}] are out of order")
-    if element_bytes(dtype, shape) != end - begin:
-        raise InvalidSafetensors(
-            f"{label}: shape {shape} of {dtype} needs {element_bytes(dtype, shape)} bytes, offsets give {end - begin}"
-        )
+    try:
+        need = element_bytes(dtype, shape)
+    except InvalidSafetensors as e:
+        raise InvalidSafetensors(f"{label}: {e}") from None
+    if need != end - begin:
+        raise InvalidSafetensors(f"{label}: shape {shape} of {dtype} needs {need} bytes, offsets give {end - begin}")
     return TensorInfo(name=name, dtype=dtype, shape=tuple(shape), begin=begin, end=end)
 
 

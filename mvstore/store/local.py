@@ -217,7 +217,11 @@ class Transaction:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         if et is None:
-            self.commit()
+            try:
+                self.commit()
+            except BaseException:
+                self.abort()
+                raise
         else:
             self.abort()
 
@@ -241,9 +245,12 @@ class Transaction:
         tmp = self.store.tmp_dir / f"{self._tag}-{oid.hex()}"
         with self._lock:
             self._staged[oid] = tmp
-        with open(tmp, "xb") as f:
-            f.write(envelope_header(kind, len(data)))
-            f.write(data)
+        try:
+            with open(tmp, "xb") as f:
+                f.write(envelope_header(kind, len(data)))
+                f.write(data)
+        except OSError as e:  # ENOSPC, EFBIG, EIO…: name the file, the transaction removes it
+            raise OSError(e.errno, e.strerror, str(tmp)) from None
         with self._lock:
             self.new_objects += 1
             self.new_bytes += ENVELOPE_SIZE + len(data)
