@@ -86,9 +86,10 @@ def fmt_seconds(s: float) -> str:
 
 
 def fmt_bytes(n: float) -> str:
-    for unit, div in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
+    """Decimal units, as the issue's figures ("91 MB", "300 MB") use."""
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if abs(n) >= div:
-            return f"{n / div:.2f} {unit}" if unit != "KiB" else f"{n / div:.1f} {unit}"
+            return f"{n / div:.2f} {unit}" if unit == "GB" else f"{n / div:.1f} {unit}"
     return f"{n:.0f} B"
 
 
@@ -302,8 +303,45 @@ def venv_bin(name: str) -> str:
     return found
 
 
+_MV_BIN: str | None = None
+
+
+def use_mv(path: str | os.PathLike[str] | None) -> None:
+    """Run every ``mv`` command of the benchmarks with this executable (None: the current venv's)."""
+    global _MV_BIN
+    _MV_BIN = None if path is None else str(path)
+
+
 def mv_cmd(*args: str | os.PathLike[str]) -> list[str]:
-    return [venv_bin("mv"), *map(str, args)]
+    return [_MV_BIN or venv_bin("mv"), *map(str, args)]
+
+
+def install_mv(venv: Path) -> Path:
+    """A regular (non-editable) install of the working tree in ``venv``; returns its ``mv``.
+
+    Why: the CLI figures should be those of what ``pip install`` gives a user. An editable install
+    adds an import hook to every interpreter start, and with PYTHONDONTWRITEBYTECODE set (as in this
+    sandbox) the package is recompiled from source on every call; pip compiles bytecode at install.
+    The package files are copied to a scratch folder first, so the build never writes into the repo.
+    Dependencies come from the package index on the first call only.
+    """
+    py = venv / "bin" / "python"
+    if not py.exists():
+        run([sys.executable, "-m", "venv", venv])
+    run([py, "-m", "pip", "install", "-q", "setuptools>=68", "wheel"])  # the build backend
+    src = venv.parent / "mv-src"
+    rmtree(src)
+    src.mkdir(parents=True)
+    shutil.copytree(REPO_ROOT / "mvstore", src / "mvstore", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO_ROOT / name).exists():
+            shutil.copy2(REPO_ROOT / name, src / name)
+    if not (src / "README.md").exists():
+        (src / "README.md").write_text("mvstore\n")
+    run([py, "-m", "pip", "install", "-q", "--no-build-isolation", src])  # deps: no-op once installed
+    run([py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "--no-build-isolation", src])
+    rmtree(src)
+    return venv / "bin" / "mv"
 
 
 # --------------------------------------------------------------------------- machine line

@@ -45,6 +45,7 @@ from .common import (
     cp_r_cmd,
     fmt_bytes,
     fraction_row,
+    install_mv,
     machine_line,
     md_table,
     mirror,
@@ -61,6 +62,8 @@ from .common import (
     time_call,
     time_cmd,
     tree_bytes,
+    use_mv,
+    venv_bin,
     warm_store,
     write_section,
 )
@@ -105,7 +108,9 @@ class Results:
         self.notes.append(text)
 
 
-def _timed_run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, str]:
+def _timed_run(
+    argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[float, str]:
     t0 = time.perf_counter()
     proc = run(argv, cwd, env)
     return time.perf_counter() - t0, proc.stdout
@@ -183,7 +188,10 @@ def bench_commit(cfg: Cfg, res: Results, label: str, src: Path) -> Path:
         if doc["hashed_bytes"] != size:
             raise BenchError(f"commit hashed {doc['hashed_bytes']} bytes, expected {size}")
         ours.add(secs)
-    res.add(group, speed_row(f"{label}: commit new weights (`mv commit`, durable) vs `cp -r` + `sync`", ours, base, 1.0))
+    res.add(
+        group,
+        speed_row(f"{label}: commit new weights (`mv commit`, durable) vs `cp -r` + `sync`", ours, base, 1.0),
+    )
 
     # 2. weights already stored, in a new folder (cold stat cache) vs raw blake3 of the same bytes
     rehashed = _warm_status(repo, cfg)
@@ -219,7 +227,9 @@ def bench_commit(cfg: Cfg, res: Results, label: str, src: Path) -> Path:
     run(mv_cmd("commit", "-m", "back to the original folder"), repo)
     res.add(
         group,
-        speed_row(f"{label}: commit of stored weights, new folder (`mv commit`) vs blake3", ours_cli, base_cli, 0.8),
+        speed_row(
+            f"{label}: commit of stored weights, new folder (`mv commit`) vs blake3", ours_cli, base_cli, 0.8
+        ),
     )
     res.add(
         group,
@@ -234,7 +244,12 @@ def bench_commit(cfg: Cfg, res: Results, label: str, src: Path) -> Path:
     hashing = time_call(lambda: blake3_files(repo_files), max(cfg.runs, 3))
     st_cli = time_cmd(mv_cmd("status"), cfg.runs, repo)
     st_api = time_call(lambda: Repo(repo).status(), max(cfg.runs, 3))
-    res.add(group, fraction_row(f"{label}: no-op `mv status`, warm stat cache, vs blake3 of the folder", st_cli, hashing, 0.02))
+    res.add(
+        group,
+        fraction_row(
+            f"{label}: no-op `mv status`, warm stat cache, vs blake3 of the folder", st_cli, hashing, 0.02
+        ),
+    )
     res.add(group, fraction_row(f"{label}: same, in-process `Repo.status()`", st_api, hashing, 0.02))
     return repo
 
@@ -243,7 +258,10 @@ def bench_commit(cfg: Cfg, res: Results, label: str, src: Path) -> Path:
 
 
 def _digests(root: Path) -> dict[Path, bytes]:
-    return {p.relative_to(root): d for p, d in zip(model_files(root), blake3_files(model_files(root)), strict=True)}
+    return {
+        p.relative_to(root): d
+        for p, d in zip(model_files(root), blake3_files(model_files(root)), strict=True)
+    }
 
 
 def bench_materialize(cfg: Cfg, res: Results, label: str, repo: Path, src: Path, a: Path, b: Path) -> None:
@@ -302,7 +320,12 @@ def bench_materialize(cfg: Cfg, res: Results, label: str, repo: Path, src: Path,
     for i in range(cfg.runs):
         one_checkout(i, True, ours, base)
     what = f"{len(changed)} changed file{'s' if len(changed) != 1 else ''}, {changed_bytes / 1e6:.0f} MB"
-    res.add(group, speed_row(f"{label}: `mv checkout` of the other version ({what}) vs `cp` of those files", ours, base, 1.0))
+    res.add(
+        group,
+        speed_row(
+            f"{label}: `mv checkout` of the other version ({what}) vs `cp` of those files", ours, base, 1.0
+        ),
+    )
     ours, base = Timing(), Timing()
     for i in range(cfg.runs):
         one_checkout(i + 1, False, ours, base)
@@ -321,6 +344,7 @@ _LOAD_SCRIPT = r"""
 import json, struct, sys, time
 mode, repo, files = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 import torch
+torch.set_num_threads(1)  # a copy is memory-bound; OpenMP spin-waits add noise on a busy 2-core box
 from safetensors.torch import load_file
 from mvstore import Repo
 import mvstore.ops.tensors  # imports are not part of the figure
@@ -498,6 +522,12 @@ def bench_startup(cfg: Cfg, res: Results, minilm: Path) -> None:
     )
     _warm_status(m, cfg)
     status_t = time_cmd(mv_cmd("status"), cfg.runs, m)
+    dev_mv = venv_bin("mv")
+    if mv_cmd()[0] != dev_mv:
+        dev_t = time_cmd([dev_mv, "status"], cfg.runs, m)
+        res.note(
+            f"no-op `mv status` on MiniLM from the editable dev venv: {dev_t.fmt()} (installed: {status_t.fmt()})."
+        )
 
     # cp -r + sync of the folder
     def reset(_: int) -> None:
@@ -506,7 +536,10 @@ def bench_startup(cfg: Cfg, res: Results, minilm: Path) -> None:
 
     cp_t = time_cmd(cp_r_cmd(minilm, dst, durable=True), cfg.runs, setup=reset)
     rmtree(dst)
-    res.add(group, speed_row("`mv commit` of a small change vs `cp -r` + `sync` of the folder", commit_t, cp_t, None))
+    res.add(
+        group,
+        speed_row("`mv commit` of a small change vs `cp -r` + `sync` of the folder", commit_t, cp_t, None),
+    )
 
     # DVC
     if cfg.dvc:
@@ -514,7 +547,9 @@ def bench_startup(cfg: Cfg, res: Results, minilm: Path) -> None:
     else:
         dvc, version = None, "--quick"
     if dvc is None:
-        res.add(group, skipped_row("`mv commit` of a small change vs `dvc add` of the folder", version, "≥ 5×"))
+        res.add(
+            group, skipped_row("`mv commit` of a small change vs `dvc add` of the folder", version, "≥ 5×")
+        )
         res.add(group, skipped_row("no-op `mv status` vs no-op `dvc status`", version, "≥ 20×"))
     else:
         env = dvc_env()
@@ -526,10 +561,17 @@ def bench_startup(cfg: Cfg, res: Results, minilm: Path) -> None:
         cp_r(minilm, d / "model")
         run([dvc, "add", "model"], d, env)  # the first, full add is not what we compare
         sync()
-        add_t = time_cmd([dvc, "add", "model"], cfg.runs, d, env, setup=lambda i: _small_change(d / "model", i))
+        add_t = time_cmd(
+            [dvc, "add", "model"], cfg.runs, d, env, setup=lambda i: _small_change(d / "model", i)
+        )
         run([dvc, "status"], d, env)
         dst_t = time_cmd([dvc, "status"], cfg.runs, d, env)
-        res.add(group, speed_row(f"`mv commit` of a small change vs `dvc add` of the folder ({version})", commit_t, add_t, 5.0))
+        res.add(
+            group,
+            speed_row(
+                f"`mv commit` of a small change vs `dvc add` of the folder ({version})", commit_t, add_t, 5.0
+            ),
+        )
         res.add(group, speed_row("no-op `mv status` vs no-op `dvc status`", status_t, dst_t, 20.0))
         rmtree(d)
 
@@ -664,7 +706,8 @@ def render(cfg: Cfg, res: Results, started: float, argv: list[str], machine: str
     parts = [
         machine,
         "",
-        f"Command: `python -m bench.core {' '.join(argv)}`".rstrip() + f" — {time.perf_counter() - started:.0f} s "
+        f"Command: `python -m bench.core {' '.join(argv)}`".rstrip()
+        + f" — {time.perf_counter() - started:.0f} s "
         f"in total, {cfg.runs} run(s) per figure. Targets met: {met} of {met + len(missed)}.",
     ]
     if data is not None:
@@ -677,13 +720,20 @@ def render(cfg: Cfg, res: Results, started: float, argv: list[str], machine: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.core", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.core", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
     p.add_argument("--size-gb", type=float, default=1.0, help="synthetic model size in GiB (default 1)")
     p.add_argument("--rss-size-gb", type=float, default=2.0, help="single-file model for peak RSS (GiB)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--quick", action="store_true", help="tiny data, 1 run, no DVC, no RSS model")
     p.add_argument("--no-dvc", action="store_true")
+    p.add_argument(
+        "--dev-mv",
+        action="store_true",
+        help="run the CLI from the current (editable) venv instead of a regular install in bench/out/mv-venv",
+    )
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args(argv)
@@ -707,6 +757,23 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_line(cfg.work)
     print(machine, flush=True)
     data: Data | None = None
+    if quick or args.dev_mv:
+        use_mv(None)
+        res.note(f"CLI: `{venv_bin('mv')}` (the current environment's install).")
+    else:
+        try:
+            mv_bin = install_mv(DEFAULT_WORKDIR / "mv-venv")
+            use_mv(mv_bin)
+            res.note(
+                "CLI: a regular (non-editable) `pip install` of the working tree in bench/out/mv-venv, "
+                "bytecode compiled at install — what a user gets. (The dev venv's editable install adds an "
+                "import hook per start, and with PYTHONDONTWRITEBYTECODE=1 recompiles the package on every call.)"
+            )
+        except BenchError as e:
+            use_mv(None)
+            res.note(
+                f"CLI: could not install into bench/out/mv-venv ({str(e)[:160]}); using {venv_bin('mv')}."
+            )
     try:
         data = prepare_data(cfg)
         gpt_size = tree_bytes(data.gpt_a)
@@ -723,7 +790,9 @@ def main(argv: list[str] | None = None) -> int:
             ("commit: MiniLM", commit_step("MiniLM", data.minilm)),
             (
                 "materialize: GPT",
-                lambda: bench_materialize(cfg, res, gpt_label, repos[gpt_label], data.gpt_a, data.gpt_a, data.gpt_b),
+                lambda: bench_materialize(
+                    cfg, res, gpt_label, repos[gpt_label], data.gpt_a, data.gpt_a, data.gpt_b
+                ),
             ),
             (
                 "materialize: MiniLM",

@@ -22,6 +22,13 @@ from .revparse import resolve_commit, resolve_object
 if TYPE_CHECKING:
     import torch
 
+    from .release.changes import Changelog, Suggestion
+    from .release.checksums import ExportCheck
+    from .release.convert import ConvertResult
+    from .release.signing import KeyInfo, VerifyResult
+    from .release.stages import StageResult, VersionStage
+    from .release.validate import ValidationReport
+
 PathLike = str | os.PathLike[str]
 
 
@@ -53,9 +60,17 @@ class Repo:
         paths: list[str] | None = None,
         meta: Mapping[str, object] | None = None,
         allow_empty: bool = False,
+        validate: bool = False,
     ) -> str:
-        """Snapshot the folder (or only ``paths``, keeping the rest from HEAD); returns the commit id."""
+        """Snapshot the folder (or only ``paths``, keeping the rest from HEAD); returns the commit id.
+
+        With ``validate``, :meth:`validate` runs on the folder first and errors refuse the commit.
+        """
         scope = normalize_pathspecs(self._repo, paths, self._repo.root)
+        if validate:
+            from .release.validate import validate_folder
+
+            validate_folder(self._repo.root).raise_for_errors("the folder")
         return _commit.commit(self._repo, message, scope, meta, allow_empty).id.hex()
 
     def save(
@@ -79,8 +94,9 @@ class Repo:
     def switch(self, branch: str, create: bool = False, force: bool = False) -> _checkout.CheckoutResult:
         return _checkout.switch(self._repo, branch, create, force)
 
-    def export(self, rev: str, dest: PathLike) -> Path:
-        return _checkout.export(self._repo, rev, dest).dest
+    def export(self, rev: str, dest: PathLike, manifest: bool = False) -> Path:
+        """Materialize ``rev`` in ``dest``; ``manifest`` adds a ``MANIFEST.sha256`` of every file."""
+        return _checkout.export(self._repo, rev, dest, manifest).dest
 
     def status(self) -> _status.StatusResult:
         return _status.status(self._repo)
@@ -100,8 +116,84 @@ class Repo:
     def diff(self, a: str | None = None, b: str | None = None, stats: bool = False) -> _diff.DiffResult:
         return _diff.diff(self._repo, a, b, stats)
 
-    def tag(self, name: str, rev: str = "HEAD", message: str | None = None, force: bool = False) -> str:
-        return _refs.create_tag(self._repo, name, rev, message, force).id.hex()
+    def tag(
+        self,
+        name: str,
+        rev: str = "HEAD",
+        message: str | None = None,
+        force: bool = False,
+        sign: bool = False,
+        key: PathLike | None = None,
+    ) -> str:
+        """Tag ``rev``; version-like names must be semver; ``sign`` signs with your Ed25519 key."""
+        from .release.tagging import tag_version
+
+        return tag_version(self._repo, name, rev, message, force, sign, key).info.id.hex()
+
+    def bump(self, level: str, rev: str = "HEAD", message: str | None = None, sign: bool = False) -> str:
+        """Tag ``rev`` with the next ``major``/``minor``/``patch`` (or ``auto``) version; returns its name."""
+        from .release.tagging import bump_tag
+
+        return bump_tag(self._repo, level, rev, message, sign).info.name
+
+    # -- releases -------------------------------------------------------------------------------------
+
+    def suggest_bump(self, old: str, new: str = "HEAD", dtype_major: bool = False) -> Suggestion:
+        from .release.changes import compare
+
+        return compare(self._repo, old, new, dtype_major).suggestion
+
+    def changelog(self, old: str, new: str = "HEAD") -> Changelog:
+        from .release.changes import changelog
+
+        return changelog(self._repo, old, new)
+
+    def validate(self, rev: str | None = "HEAD") -> ValidationReport:
+        """HF-style artifact checks on ``rev`` (``None``: the work folder as it is)."""
+        from .release.validate import validate_folder, validate_rev
+
+        return validate_folder(self._repo.root) if rev is None else validate_rev(self._repo, rev)
+
+    def stage(self, version: str, stage: str, why: str = "", force: bool = False) -> StageResult:
+        """Record a lifecycle change (promoting to ``release`` requires validation to pass)."""
+        from .release.stages import set_stage
+
+        return set_stage(self._repo, version, stage, why, force)
+
+    def stages(self) -> list[VersionStage]:
+        from .release.stages import list_stages
+
+        return list_stages(self._repo)
+
+    def verify(self, rev: str, keyrings: list[str] | None = None, require_signature: bool = True) -> VerifyResult:
+        """Check a signed tag against the trusted keys and re-hash every object below it."""
+        from .release.signing import verify
+
+        return verify(self._repo, rev, keyrings, require_signature)
+
+    def trust_key(self, public_key: str, name: str) -> str:
+        from .release.signing import trust_key
+
+        return trust_key(self._repo, public_key, name)
+
+    @staticmethod
+    def generate_key(name: str = "default", directory: PathLike | None = None) -> KeyInfo:
+        """A new Ed25519 signing key, written with mode 0600 outside any repository."""
+        from .release.signing import generate_key
+
+        return generate_key(name, directory)
+
+    @staticmethod
+    def verify_export(folder: PathLike) -> ExportCheck:
+        from .release.checksums import verify_export
+
+        return verify_export(folder)
+
+    def convert(self, rev: str, path: str, out: str | None = None, message: str | None = None) -> ConvertResult:
+        """Convert a pickled checkpoint to safetensors (``weights_only`` load; flat tensor dicts only)."""
+        from .release.convert import convert_rev
+
+        return convert_rev(self._repo, rev, path, out, message)
 
     def tags(self) -> dict[str, str]:
         return {t.name: t.commit.hex() for t in _refs.list_tags(self._repo)}

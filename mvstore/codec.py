@@ -23,16 +23,22 @@ from typing import Any
 import msgpack
 
 from .errors import CorruptObject, InvalidObject, InvalidSafetensors
+from .formats.gguf import InvalidGGUF, parse_header_bytes
 from .formats.safetensors import parse_header
 from .ids import ID_BYTES, ObjectId, hash_bytes
 from .objects import (
     ENTRY_KINDS,
+    STAGE_NAMES,
     Chunk,
     ChunkedBlob,
     Commit,
+    GGUFManifest,
+    GGUFTensor,
     SafetensorsManifest,
+    StageEvent,
     StoredObject,
     Tag,
+    TagSignature,
     TensorEntry,
     Tree,
     TreeEntry,
@@ -40,6 +46,9 @@ from .objects import (
 from .paths import check_tree_path
 
 FORMAT_VERSION = 1
+#: A tag that carries a ``signature`` is ``v: 2``, so a reader that predates signatures fails with
+#: "unsupported format version" instead of silently ignoring one (docs/format.md, 5.5).
+SIGNED_TAG_VERSION = 2
 
 # --- envelope -------------------------------------------------------------------------------------
 
@@ -215,17 +224,65 @@ def _to_map(obj: StoredObject) -> dict[str, Any]:
             tensors.append(m)
         return head | {"type": "safetensors", "size": obj.size, "header": obj.header, "tensors": tensors}
     if isinstance(obj, Tag):
+        m = _tag_map(obj)
+        if obj.signature is not None:
+            s = obj.signature
+            m["signature"] = {"alg": s.alg, "key": s.key, "sig": s.sig}
+        return m
+    if isinstance(obj, GGUFManifest):
+        gtensors = []
+        for g in obj.tensors:
+            gm: dict[str, Any] = {
+                "name": g.name,
+                "type": g.ggml_type,
+                "dims": list(g.dims),
+                "offset": g.offset,
+                "pad": g.pad,
+            }
+            if g.data is not None:
+                gm["data"] = g.data
+            else:
+                gm["chunks"] = _chunks(g.chunks)
+            gtensors.append(gm)
+        return head | {"type": "gguf", "size": obj.size, "header": obj.header, "tensors": gtensors}
+    if isinstance(obj, StageEvent):
         return head | {
-            "type": "tag",
+            "type": "stage",
+            "version": obj.version,
+            "stage": obj.stage,
             "target": obj.target,
-            "target_type": obj.target_type,
-            "name": obj.name,
-            "tagger": obj.tagger,
+            "who": obj.who,
             "time": obj.time,
             "tz": obj.tz_offset,
-            "message": obj.message,
+            "why": obj.why,
+            "previous": obj.previous,
         }
     raise TypeError(f"not a stored object: {type(obj).__name__}")
+
+
+def _tag_map(obj: Tag) -> dict[str, Any]:
+    return {
+        "v": FORMAT_VERSION if obj.signature is None else SIGNED_TAG_VERSION,
+        "type": "tag",
+        "target": obj.target,
+        "target_type": obj.target_type,
+        "name": obj.name,
+        "tagger": obj.tagger,
+        "time": obj.time,
+        "tz": obj.tz_offset,
+        "message": obj.message,
+    }
+
+
+def tag_signing_bytes(tag: Tag) -> bytes:
+    """What an Ed25519 tag signature signs: the signed tag's canonical map without ``signature``.
+
+    That map has ``v: 2`` and names the target commit by id, which names the tree, which names
+    every object below it: the signature binds the whole snapshot by hash.
+    """
+    m = _tag_map(tag)
+    m["v"] = SIGNED_TAG_VERSION
+    return pack(m)
 
 
 def decode_object(raw: bytes | memoryview, what: str) -> StoredObject:
@@ -297,7 +354,7 @@ def _read_chunks(v: Any, what: str) -> tuple[Chunk, ...]:
 def _from_map(m: Any, what: str) -> StoredObject:
     if not isinstance(m, dict):
         raise InvalidObject(f"object {what}: expected a map")
-    if m.get("v") != FORMAT_VERSION:
+    if m.get("v") != FORMAT_VERSION and not (m.get("v") == SIGNED_TAG_VERSION and m.get("type") == "tag"):
         raise InvalidObject(f"object {what}: unsupported format version {m.get('v')!r}")
     kind = m.get("type")
     if kind == "commit":
@@ -350,9 +407,20 @@ def _from_map(m: Any, what: str) -> StoredObject:
     if kind == "safetensors":
         return _manifest_from_map(m, what)
     if kind == "tag":
+        signed = m.get("v") == SIGNED_TAG_VERSION
         f = _Fields(
-            m, {"v", "type", "target", "target_type", "name", "tagger", "time", "tz", "message"}, what
+            m,
+            {"v", "type", "target", "target_type", "name", "tagger", "time", "tz", "message"}
+            | ({"signature"} if signed else set()),
+            what,
         )
+        signature = None
+        if signed:
+            sf = _Fields(f.get("signature", dict), {"alg", "key", "sig"}, what)
+            alg, key, sig = sf.get("alg", str), sf.get("key", bytes), sf.get("sig", bytes)
+            if alg != "ed25519" or len(key) != 32 or len(sig) != 64:
+                raise InvalidObject(f"object {what}: malformed tag signature")
+            signature = TagSignature(key=key, sig=sig, alg=alg)
         return Tag(
             target=f.oid("target"),
             target_type=f.get("target_type", str),
@@ -361,6 +429,30 @@ def _from_map(m: Any, what: str) -> StoredObject:
             time=f.get("time", int),
             tz_offset=f.get("tz", int),
             message=f.get("message", str),
+            signature=signature,
+        )
+    if kind == "gguf":
+        return _gguf_from_map(m, what)
+    if kind == "stage":
+        f = _Fields(
+            m, {"v", "type", "version", "stage", "target", "who", "time", "tz", "why", "previous"}, what
+        )
+        stage = f.get("stage", str)
+        if stage not in STAGE_NAMES:
+            raise InvalidObject(f"object {what}: unknown stage {stage[:40]!r}")
+        version = f.get("version", str)
+        if not 0 < len(version) <= 255:
+            raise InvalidObject(f"object {what}: bad version name")
+        prev = f.get("previous", (bytes, type(None)))
+        return StageEvent(
+            version=version,
+            stage=stage,
+            target=f.oid("target"),
+            who=f.get("who", str),
+            time=f.get("time", int),
+            tz_offset=f.get("tz", int),
+            why=f.get("why", str),
+            previous=None if prev is None else _oid(prev, what),
         )
     raise InvalidObject(f"object {what}: unknown type {str(kind)[:40]!r}")
 
@@ -403,6 +495,44 @@ def _manifest_from_map(m: dict[str, Any], what: str) -> SafetensorsManifest:
     )
 
 
+def _gguf_from_map(m: dict[str, Any], what: str) -> GGUFManifest:
+    """A GGUF manifest, checked against its own header: the table must be exactly the header's."""
+    f = _Fields(m, {"v", "type", "size", "header", "tensors"}, what)
+    header_bytes = f.get("header", bytes)
+    size = f.nonneg("size")
+    try:
+        header = parse_header_bytes(header_bytes, size, f"manifest {what}")
+    except InvalidGGUF as e:
+        raise InvalidObject(str(e)) from None
+    raw_tensors = f.get("tensors", list)
+    if len(raw_tensors) != len(header.tensors):
+        raise InvalidObject(f"object {what}: tensor table does not match the header")
+    out = []
+    for i, (info, tm) in enumerate(zip(header.tensors, raw_tensors, strict=True)):
+        tf = _Fields(tm, {"name", "type", "dims", "offset", "chunks", "data", "pad"}, what)
+        if (
+            tf.get("name", str) != info.name
+            or tf.get("type", int) != info.ggml_type
+            or tuple(tf.get("dims", list)) != info.dims
+            or tf.get("offset", int) != info.offset
+        ):
+            raise InvalidObject(f"object {what}: tensor table does not match the header at {info.name[:80]!r}")
+        pad = tf.get("pad", bytes)
+        if len(pad) != header.pad_after(i):
+            raise InvalidObject(f"object {what}: bad padding after {info.name[:80]!r}")
+        if "data" in tm:
+            data = tf.get("data", bytes)
+            if "chunks" in tm or len(data) != info.nbytes:
+                raise InvalidObject(f"object {what}: bad inline tensor {info.name[:80]!r}")
+            out.append(GGUFTensor(info.name, info.ggml_type, info.dims, info.offset, info.nbytes, (), data, pad))
+        else:
+            chunks = _read_chunks(tf.get("chunks", list), what)
+            if sum(c.size for c in chunks) != info.nbytes:
+                raise InvalidObject(f"object {what}: chunks of {info.name[:80]!r} do not add up to its size")
+            out.append(GGUFTensor(info.name, info.ggml_type, info.dims, info.offset, info.nbytes, chunks, None, pad))
+    return GGUFManifest(size=size, header=header_bytes, tensors=tuple(out))
+
+
 def referenced_ids(obj: StoredObject) -> list[tuple[ObjectId, int]]:
     """Every (id, kind) an object points at: what reachability walks (verify, gc, push) follow."""
     if isinstance(obj, Commit):
@@ -417,4 +547,8 @@ def referenced_ids(obj: StoredObject) -> list[tuple[ObjectId, int]]:
         return [(c.id, KIND_DATA) for t in obj.tensors for c in t.chunks]
     if isinstance(obj, Tag):
         return [(obj.target, KIND_STRUCT)]
+    if isinstance(obj, GGUFManifest):
+        return [(c.id, KIND_DATA) for t in obj.tensors for c in t.chunks]
+    if isinstance(obj, StageEvent):
+        return [(obj.target, KIND_STRUCT)] + ([(obj.previous, KIND_STRUCT)] if obj.previous else [])
     raise TypeError(type(obj).__name__)

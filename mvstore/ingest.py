@@ -98,6 +98,8 @@ class Ingestor:
             before = FileStat.of(os.fstat(fd))
             if rel.lower().endswith(".safetensors"):
                 entry = self._safetensors(fd, before, rel)
+            elif rel.lower().endswith(".gguf"):
+                entry = self._gguf(fd, before, rel)
             elif before.size <= chunking.INLINE_FILE_BYTES:
                 data = os.pread(fd, before.size + 1, 0)
                 if len(data) != before.size:
@@ -155,6 +157,53 @@ class Ingestor:
         manifest = self._manifest(header, read, st.size)
         oid = self.put_struct(manifest)
         return TreeEntry(rel, "safetensors", st.size, st.executable, oid)
+
+    def _gguf(self, fd: int, st: FileStat, rel: str) -> TreeEntry:
+        """Split a GGUF file like safetensors: verbatim header, row-aligned tensor chunks, padding."""
+        from .formats.gguf import parse_header as parse_gguf
+        from .formats.gguf import tensor_ranges as gguf_ranges
+        from .objects import GGUFManifest, GGUFTensor
+
+        def read_at(off: int, n: int) -> bytes:
+            return os.pread(fd, n, off)
+
+        header = parse_gguf(read_at, st.size, rel)
+        head = os.pread(fd, header.header_size, 0)
+        if len(head) != header.header_size:
+            raise FileChanged(f"{rel}: file changed while it was being read")
+        base = header.data_start
+        jobs = []
+        for i, info in enumerate(header.tensors):
+            if info.nbytes > chunking.INLINE_TENSOR_BYTES:
+                for j, (off, length) in enumerate(gguf_ranges(info, chunking.TENSOR_CHUNK_BYTES)):
+                    jobs.append((i, j, base + info.offset + off, length))
+
+        def work(job: tuple[int, int, int, int]) -> tuple[int, Chunk]:
+            i, _j, off, length = job
+            buf = _buffer(length)
+            _pread_exact(fd, buf, off, rel)
+            oid = hash_single_thread(buf)
+            self._put(oid, buf, KIND_DATA)
+            return i, Chunk(oid, length)
+
+        per_tensor: dict[int, list[Chunk]] = {}
+        for i, c in self.pool.map(work, jobs):
+            per_tensor.setdefault(i, []).append(c)
+        tensors = []
+        for i, info in enumerate(header.tensors):
+            inline = i not in per_tensor
+            start = base + (info.offset if inline else info.end)
+            want = (info.nbytes if inline else 0) + header.pad_after(i)
+            raw = os.pread(fd, want, start)  # an inline tensor and its padding, or just the padding
+            if len(raw) != want:
+                raise FileChanged(f"{rel}: file changed while it was being read")
+            data, pad = (raw[: info.nbytes], raw[info.nbytes :]) if inline else (None, raw)
+            chunks = tuple(per_tensor.get(i, ()))
+            tensors.append(
+                GGUFTensor(info.name, info.ggml_type, info.dims, info.offset, info.nbytes, chunks, data, pad)
+            )
+        oid = self.put_struct(GGUFManifest(st.size, head, tuple(tensors)))
+        return TreeEntry(rel, "gguf", st.size, st.executable, oid)
 
     def _manifest(
         self,

@@ -17,9 +17,12 @@ MetaValue = Union[str, int, float, bool, None]
 #: ``inline``: bytes in the tree entry itself (tiny files);
 #: ``blob``: one data object holding the whole file (its id is the file's blake3);
 #: ``chunked``: a :class:`ChunkedBlob` listing content-defined chunks (large opaque files);
-#: ``safetensors``: a :class:`SafetensorsManifest` (per-tensor chunks, byte-exact header).
-EntryKind = Literal["inline", "blob", "chunked", "safetensors"]
-ENTRY_KINDS: tuple[str, ...] = ("inline", "blob", "chunked", "safetensors")
+#: ``safetensors``: a :class:`SafetensorsManifest` (per-tensor chunks, byte-exact header);
+#: ``gguf``: a :class:`GGUFManifest` (llama.cpp files, split per tensor the same way).
+EntryKind = Literal["inline", "blob", "chunked", "safetensors", "gguf"]
+ENTRY_KINDS: tuple[str, ...] = ("inline", "blob", "chunked", "safetensors", "gguf")
+#: Lifecycle stages of a released version, in order (see :class:`StageEvent`).
+STAGE_NAMES: tuple[str, ...] = ("checkpoint", "candidate", "release", "deprecated", "archived")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,15 @@ class Commit:
 
 
 @dataclass(frozen=True, slots=True)
+class TagSignature:
+    """An Ed25519 signature over the tag's canonical encoding without this field (docs/format.md)."""
+
+    key: bytes  # the 32-byte raw public key, so a verifier can name the signer
+    sig: bytes  # 64 bytes
+    alg: str = "ed25519"
+
+
+@dataclass(frozen=True, slots=True)
 class Tag:
     """An annotated tag: a named, signed-able pointer with its own id."""
 
@@ -133,6 +145,64 @@ class Tag:
     time: int
     tz_offset: int
     message: str
+    signature: TagSignature | None = None
+
+    def unsigned(self) -> Tag:
+        return Tag(self.target, self.target_type, self.name, self.tagger, self.time, self.tz_offset, self.message)
 
 
-StoredObject = Union[Commit, Tree, ChunkedBlob, SafetensorsManifest, Tag]
+@dataclass(frozen=True, slots=True)
+class GGUFTensor:
+    """One tensor of a GGUF file: ``chunks`` or inlined ``data``, then the padding that follows it."""
+
+    name: str
+    ggml_type: int
+    dims: tuple[int, ...]  # ne[0] first, as in the file
+    offset: int  # from the start of the data section
+    nbytes: int
+    chunks: tuple[Chunk, ...] = ()
+    data: bytes | None = None
+    pad: bytes = b""
+
+    def content_key(self) -> tuple[object, ...]:
+        return (self.ggml_type, self.dims, self.chunks, self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class GGUFManifest:
+    """Everything needed to rebuild a ``.gguf`` file byte for byte.
+
+    ``header`` is every byte before the data section (fixed header, key/values, tensor infos,
+    padding), verbatim; the file is ``header`` then each tensor's bytes and padding in offset order.
+    """
+
+    size: int
+    header: bytes
+    tensors: tuple[GGUFTensor, ...]
+
+    def tensor(self, name: str) -> GGUFTensor | None:
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class StageEvent:
+    """One lifecycle change of a released version; events chain through ``previous``.
+
+    ``refs/stages/<version>`` names the newest event, so a stage's history is append-only and
+    syncs like any other ref + objects, and tags are never mutated to record it.
+    """
+
+    version: str
+    stage: str
+    target: ObjectId  # the commit the version named when the event was recorded
+    who: str
+    time: int
+    tz_offset: int
+    why: str
+    previous: ObjectId | None = None
+
+
+StoredObject = Union[Commit, Tree, ChunkedBlob, SafetensorsManifest, Tag, GGUFManifest, StageEvent]

@@ -23,6 +23,8 @@ from .store.local import fsync_dir
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
 REMOTES = "refs/remotes/"
+#: ``refs/stages/<version>``: the newest lifecycle event of a version (a chain of stage objects).
+STAGES = "refs/stages/"
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_REF_NAME = 255
 
@@ -68,7 +70,7 @@ class RefStore:
 
     def _path(self, full: str) -> Path:
         if full != "HEAD":
-            if not (full.startswith(HEADS) or full.startswith(TAGS) or full.startswith(REMOTES)):
+            if not full.startswith((HEADS, TAGS, REMOTES, STAGES)):
                 raise InvalidRefName(f"invalid ref name: {full[:80]!r}")
             check_ref_name(full[len("refs/") :])
         return self.mvdir / full

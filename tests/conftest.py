@@ -154,13 +154,6 @@ def tmp_leftovers(root: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
 
 
-def head_id(root: Path) -> str | None:
-    try:
-        return mvstore.Repo(root).resolve("HEAD")
-    except mvstore.RevisionNotFound:
-        return None
-
-
 @dataclass
 class RepoState:
     """What must not change when an operation fails: refs, HEAD, visible objects."""

@@ -627,7 +627,8 @@ def replace_if(fs: Any, path: str, data: bytes, token: str) -> str:
 
 
 def _error_code(exc: BaseException) -> tuple[str | None, int | None]:
-    """(S3 error code, HTTP status) of the botocore ClientError behind an s3fs exception."""
+    """(error code, HTTP status) behind an s3fs / gcsfs exception: the botocore ClientError that
+    s3fs chains as ``__cause__``, or gcsfs's ``HttpError.code``."""
     seen = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
@@ -636,6 +637,8 @@ def _error_code(exc: BaseException) -> tuple[str | None, int | None]:
         if isinstance(resp, dict) and "Error" in resp:
             status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
             return resp["Error"].get("Code"), status
+        if type(e).__name__ == "HttpError" and isinstance(getattr(e, "code", None), int):
+            return str(e.code), e.code
         e = e.__cause__ or e.__context__
     return None, None
 
@@ -644,12 +647,12 @@ def classify_error(exc: BaseException) -> str:
     """One word for what went wrong, the way the remote layer should decide it:
 
     ``precondition`` (lost a conditional-write race: S3 PreconditionFailed/412, AWS's 409
-    ConditionalRequestConflict, GCS 412), ``missing`` (no such key), ``no-bucket``, ``denied``,
+    ConditionalRequestConflict - retry that one, GCS 412), ``missing`` (no such key), ``no-bucket``, ``denied``,
     ``unreachable`` (connection refused / DNS / timeout), else ``other:<Type>:<code>``.
     """
     code, status = _error_code(exc)
     if code is not None:
-        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412, 409):
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
             return "precondition"
         if code in ("NoSuchKey", "404"):
             return "missing"
@@ -752,3 +755,46 @@ def race_conditional_write(round_: int, worker: int, protocol: str, storage_opti
         return "ok"
     except Exception as e:
         return classify_error(e)
+
+
+# --- a web server that is not an object store (wrong-endpoint tests) ---------------------------------
+
+
+@contextlib.contextmanager
+def not_storage_server(status: int = 200) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1 (a thread) that answers every request with ``status`` and
+    a small HTML page: what a mistyped endpoint pointing at some other web service looks like.
+    Yields its URL."""
+    import http.server
+    import threading
+
+    body = b"<html><body>this is not an object store</body></html>"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # answers "Expect: 100-continue" (botocore sends it on PUT)
+
+        def _reply(self) -> None:
+            n = int(self.headers.get("Content-Length") or 0)
+            if n:
+                self.rfile.read(n)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _reply
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://{HOST}:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -64,11 +64,11 @@ def test_commit_log_resolve_tag_diff_checkout_export(work: Path, tmp_path: Path)
     assert [e.id.hex() for e in repo.log(limit=1)] == [c2]
     assert [e.id.hex() for e in repo.log(c1)] == [c1]
 
-    tag_id = repo.tag("v1", c1, message="first release")
-    assert tag_id != c1 and repo.resolve("v1") == tag_id and repo.resolve_commit("v1") == c1
+    tag_id = repo.tag("v1.0.0", c1, message="first release")
+    assert tag_id != c1 and repo.resolve("v1.0.0") == tag_id and repo.resolve_commit("v1.0.0") == c1
     repo.tag("light", c1)
     assert repo.resolve("light") == c1
-    assert repo.tags() == {"light": c1, "v1": c1}
+    assert repo.tags() == {"light": c1, "v1.0.0": c1}
     with pytest.raises(mvstore.errors.RefExists):
         repo.tag("light", c2)
     repo.tag("light", c2, force=True)
@@ -80,15 +80,15 @@ def test_commit_log_resolve_tag_diff_checkout_export(work: Path, tmp_path: Path)
     assert [t.name for t in model.tensors] == ["w"]  # b did not change
     assert repo.diff(c2, c2).files == []
 
-    repo.checkout("v1")
+    repo.checkout("v1.0.0")
     assert files_of(work) == v1
     assert repo.status().clean and repo.status().branch is None
     repo.checkout("main")
     assert files_of(work) == v2 and repo.status().branch == "main"
 
-    out = repo.export("v1", tmp_path / "exported")
+    out = repo.export("v1.0.0", tmp_path / "exported")
     assert out == tmp_path / "exported" and files_of(out) == v1
-    assert repo.read_file("v1", "config.json") == b"{}\n"
+    assert repo.read_file("v1.0.0", "config.json") == b"{}\n"
 
     repo.branch("exp", c1)
     assert repo.branches() == {"exp": c1, "main": c2}
@@ -241,3 +241,30 @@ def test_saved_file_equals_reference_writer(work: Path, tmp_path: Path) -> None:
     cid = repo.save(sd)
     save_st(tmp_path / "ref.safetensors", sd, metadata={"format": "pt"})
     assert repo.read_file(cid, "model.safetensors") == (tmp_path / "ref.safetensors").read_bytes()
+
+
+def test_revision_syntax(work: Path) -> None:
+    repo = mvstore.Repo.init(work)
+    ids = []
+    for i in range(4):
+        (work / "config.json").write_text(f'{{"i": {i}}}\n')
+        ids.append(repo.commit(f"c{i}"))
+    repo.tag("light", ids[2])
+    annotated = repo.tag("annot", ids[3], message="m")
+    expect = {
+        "HEAD": ids[3], "@": ids[3], "main": ids[3], "refs/heads/main": ids[3], ids[3]: ids[3],
+        "HEAD~": ids[2], "HEAD~0": ids[3], "HEAD~3": ids[0], "HEAD^": ids[2], "HEAD^^": ids[1], "HEAD^^^": ids[0],
+        "HEAD~1^": ids[1], "HEAD^~2": ids[0], "main~2": ids[1], "light": ids[2], "refs/tags/light": ids[2],
+        "light~2": ids[0], "annot~1": ids[2], "annot^0": ids[3], f"{ids[1][:8]}": ids[1], f"{ids[1][:8]}~1": ids[0],
+        "annot": annotated, f"{annotated[:10]}": annotated,
+    }
+    for rev, want in expect.items():
+        assert repo.resolve(rev) == want, rev
+    for rev in ("HEAD~4", "HEAD^^^^", "HEAD^2", "light~3", "nope~1", "HEAD~x", "", "main:", "x" * 2000):
+        with pytest.raises(mvstore.MvError):
+            repo.resolve(rev)
+    assert repo.read_file("HEAD~3", "config.json") == b'{"i": 0}\n'
+    assert repo.read_file("annot", "config.json") == b'{"i": 3}\n'
+    # a branch and a tag with the same name: the tag wins, as in git
+    repo.branch("light", ids[0])
+    assert repo.resolve("light") == ids[2] and repo.resolve("refs/heads/light") == ids[0]

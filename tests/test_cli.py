@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,8 @@ def test_user_story_on_minilm(minilm_dir: Path, tmp_path: Path) -> None:
 
     # tags and the pin
     run_mv("tag", "v1.0.0", "HEAD~1", cwd=work)
-    run_mv("tag", "v2", cwd=work)
-    assert run_mv("tag", "-l", cwd=work).stdout.split() == ["v1.0.0", "v2"]
+    run_mv("tag", "v2.0.0", cwd=work)
+    assert run_mv("tag", "-l", cwd=work).stdout.split() == ["v1.0.0", "v2.0.0"]
     pin = run_mv("rev-parse", "v1.0.0", cwd=work).stdout.strip()
     assert pin == log[1]["id"]
 
@@ -105,7 +106,7 @@ def test_user_story_on_minilm(minilm_dir: Path, tmp_path: Path) -> None:
     assert st_json["clean"] and st_json["branch"] is None and st_json["head"] == pin
 
     # export elsewhere, byte for byte
-    run_mv("export", "v2", tmp_path / "srv" / "model", cwd=work)
+    run_mv("export", "v2.0.0", tmp_path / "srv" / "model", cwd=work)
     assert files_of(tmp_path / "srv" / "model") == v2
 
     # back to the branch
@@ -140,7 +141,7 @@ def two_commits(work: Path) -> tuple[Path, dict[str, bytes], dict[str, bytes]]:
     v1 = files_of(work)
     run_mv("init", cwd=work)
     run_mv("commit", "-m", "one", cwd=work)
-    run_mv("tag", "v1", cwd=work)
+    run_mv("tag", "v1.0.0", cwd=work)
     _write_small(work, 2)
     v2 = files_of(work)
     run_mv("commit", "-m", "two", cwd=work)
@@ -151,21 +152,45 @@ def test_checkout_refuses_to_overwrite_uncommitted_changes(two_commits) -> None:
     work, v1, _v2 = two_commits
     save_st(work / "model.safetensors", {"mine": torch.ones(3)})  # uncommitted work
     mine = (work / "model.safetensors").read_bytes()
-    cp = run_mv("checkout", "v1", cwd=work, check=False)
+    cp = run_mv("checkout", "v1.0.0", cwd=work, check=False)
     line = assert_one_line_error(cp, "model.safetensors")
     assert "uncommitted" in line
     assert (work / "model.safetensors").read_bytes() == mine
     assert (work / "config.json").read_bytes() != v1["config.json"], "nothing is half-applied"
-    run_mv("checkout", "--force", "v1", cwd=work)
+    run_mv("checkout", "--force", "v1.0.0", cwd=work)
     assert files_of(work) == v1
+
+
+def test_checkout_protects_untracked_and_deleted_work(two_commits) -> None:
+    work, v1, _v2 = two_commits
+    (work / "new.txt").write_text("committed\n")
+    run_mv("commit", "-m", "three", cwd=work)
+    # the target would delete a file that has local edits
+    (work / "new.txt").write_text("edited, not committed\n")
+    assert_one_line_error(run_mv("checkout", "v1.0.0", cwd=work, check=False), "new.txt")
+    assert (work / "new.txt").read_text() == "edited, not committed\n"
+    run_mv("checkout", "-f", "v1.0.0", cwd=work)
+    assert files_of(work) == v1
+    # the target would overwrite an untracked file
+    (work / "new.txt").write_text("untracked and precious\n")
+    assert_one_line_error(run_mv("checkout", "main", cwd=work, check=False), "new.txt")
+    assert (work / "new.txt").read_text() == "untracked and precious\n"
 
 
 def test_checkout_force_restores_a_broken_weights_file(two_commits) -> None:
     """A training crash left a truncated/garbage model.safetensors: --force must bring it back."""
     work, v1, _v2 = two_commits
     (work / "model.safetensors").write_bytes(b"garbage, not a safetensors file at all")
-    run_mv("checkout", "--force", "v1", cwd=work)
+    run_mv("checkout", "--force", "v1.0.0", cwd=work)
     assert files_of(work) == v1
+
+
+def test_status_with_a_broken_weights_file(two_commits) -> None:
+    """status is what a user runs to find out what is wrong: it reports the file, it does not fail."""
+    work, _v1, _v2 = two_commits
+    (work / "model.safetensors").write_bytes((work / "model.safetensors").read_bytes()[:1000])  # truncated
+    st = json.loads(run_mv("status", "--json", cwd=work).stdout)
+    assert st["modified"] == ["model.safetensors"]
 
 
 def test_checkout_keeps_unrelated_local_edits(two_commits) -> None:
@@ -173,7 +198,7 @@ def test_checkout_keeps_unrelated_local_edits(two_commits) -> None:
     # tokenizer.json is the same in both commits: a local edit to it survives a checkout.
     (work / "tokenizer.json").write_bytes(b"edited locally")
     (work / "untracked.txt").write_text("mine\n")
-    run_mv("checkout", "v1", cwd=work)
+    run_mv("checkout", "v1.0.0", cwd=work)
     assert (work / "tokenizer.json").read_bytes() == b"edited locally"
     assert (work / "untracked.txt").read_text() == "mine\n"
     assert (work / "model.safetensors").read_bytes() == v1["model.safetensors"]
@@ -181,14 +206,14 @@ def test_checkout_keeps_unrelated_local_edits(two_commits) -> None:
 
 def test_checkout_paths(two_commits) -> None:
     work, v1, v2 = two_commits
-    run_mv("checkout", "v1", "model.safetensors", cwd=work)
+    run_mv("checkout", "v1.0.0", "model.safetensors", cwd=work)
     now = files_of(work)
     assert now["model.safetensors"] == v1["model.safetensors"]
     assert now["config.json"] == v2["config.json"]
     st = json.loads(run_mv("status", "--json", cwd=work).stdout)
     assert st["branch"] == "main" and st["modified"] == ["model.safetensors"]
     # a folder path, from inside a subfolder
-    run_mv("checkout", "v1", ".", cwd=work / "sub")
+    run_mv("checkout", "v1.0.0", ".", cwd=work / "sub")
     assert (work / "sub" / "extra.txt").read_bytes() == v1["sub/extra.txt"]
     assert (work / "config.json").read_bytes() == v2["config.json"]
 
@@ -198,15 +223,15 @@ def test_export(two_commits, tmp_path: Path) -> None:
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "keep.txt").write_text("do not touch")
-    assert_one_line_error(run_mv("export", "v1", dest, cwd=work, check=False), str(dest))
+    assert_one_line_error(run_mv("export", "v1.0.0", dest, cwd=work, check=False), str(dest))
     assert files_of(dest) == {"keep.txt": b"do not touch"}
     empty = tmp_path / "empty"
     empty.mkdir()
-    run_mv("export", "v1", empty, cwd=work)
+    run_mv("export", "v1.0.0", empty, cwd=work)
     assert files_of(empty) == v1
     run_mv("export", "HEAD", "relative-out", cwd=work / "sub")
     assert files_of(work / "sub" / "relative-out") == v2
-    j = json.loads(run_mv("export", "--json", "v1", tmp_path / "j", cwd=work).stdout)
+    j = json.loads(run_mv("export", "--json", "v1.0.0", tmp_path / "j", cwd=work).stdout)
     assert j["files"] == len(v1) and j["bytes"] == sum(map(len, v1.values()))
 
 
@@ -222,7 +247,7 @@ def test_rev_parse(two_commits) -> None:
     assert run_mv("rev-parse", "HEAD^", cwd=work).stdout.strip() == parent
     assert run_mv("rev-parse", "main~1", cwd=work).stdout.strip() == parent
     assert run_mv("rev-parse", f"{head[:6]}^", cwd=work).stdout.strip() == parent
-    assert run_mv("rev-parse", "v1", cwd=work).stdout.strip() == parent
+    assert run_mv("rev-parse", "v1.0.0", cwd=work).stdout.strip() == parent
     assert run_mv("rev-parse", "--short", "HEAD", cwd=work).stdout.strip() == head[:12]
     file_id = run_mv("rev-parse", "HEAD:model.safetensors", cwd=work).stdout.strip()
     assert HEX64.match(file_id)
@@ -233,26 +258,26 @@ def test_rev_parse(two_commits) -> None:
 
 def test_ls_and_cat(two_commits) -> None:
     work, v1, v2 = two_commits
-    text = run_mv("ls", "v1", cwd=work).stdout
+    text = run_mv("ls", "v1.0.0", cwd=work).stdout
     for p in ("model.safetensors", "config.json", "tokenizer.json", "sub/extra.txt"):
         assert p in text
-    text = run_mv("ls", "v1:model.safetensors", cwd=work).stdout
+    text = run_mv("ls", "v1.0.0:model.safetensors", cwd=work).stdout
     rows = {line.split()[-1]: line.split() for line in text.strip().splitlines()}
     assert rows["emb.weight"][:2] == ["F32", "100x64"]
     assert rows["head.weight"][:2] == ["BF16", "10x64"]
     assert rows["ln.weight"][:2] == ["F32", "64"]
-    j = json.loads(run_mv("ls", "--json", "v1:model.safetensors", cwd=work).stdout)
+    j = json.loads(run_mv("ls", "--json", "v1.0.0:model.safetensors", cwd=work).stdout)
     tensors = {t["name"]: t for t in j["tensors"]}
     assert tensors["emb.weight"]["shape"] == [100, 64] and tensors["emb.weight"]["nbytes"] == 100 * 64 * 4
     assert tensors["ln.weight"]["inline"] is True and tensors["emb.weight"]["inline"] is False
     j = json.loads(run_mv("ls", "--json", "HEAD:sub", cwd=work).stdout)
     assert [f["path"] for f in j["files"]] == ["sub/extra.txt"]
 
-    assert run_mv("cat", "v1:config.json", cwd=work).stdout == v1["config.json"].decode()
+    assert run_mv("cat", "v1.0.0:config.json", cwd=work).stdout == v1["config.json"].decode()
     assert run_mv("cat", "HEAD:sub/extra.txt", cwd=work).stdout == v2["sub/extra.txt"].decode()
-    raw = run_mv("cat", "v1:model.safetensors", cwd=work, text=False).stdout
+    raw = run_mv("cat", "v1.0.0:model.safetensors", cwd=work, text=False).stdout
     assert raw == v1["model.safetensors"]
-    assert_one_line_error(run_mv("cat", "v1:nope.txt", cwd=work, check=False), "nope.txt")
+    assert_one_line_error(run_mv("cat", "v1.0.0:nope.txt", cwd=work, check=False), "nope.txt")
 
 
 def test_tags(two_commits) -> None:
@@ -265,24 +290,24 @@ def test_tags(two_commits) -> None:
     assert _log(work, "release")[0]["id"] == head
     listed = {t["name"]: t for t in json.loads(run_mv("tag", "-l", "--json", cwd=work).stdout)}
     assert listed["release"]["annotated"] and listed["release"]["message"] == "first release"
-    assert listed["release"]["commit"] == head and not listed["v1"]["annotated"]
+    assert listed["release"]["commit"] == head and not listed["v1.0.0"]["annotated"]
     shown = run_mv("show", "release", cwd=work).stdout
     assert "first release" in shown and head in shown
 
-    assert_one_line_error(run_mv("tag", "v1", cwd=work, check=False), "v1")  # exists
-    run_mv("tag", "-f", "v1", cwd=work)
-    assert run_mv("rev-parse", "v1", cwd=work).stdout.strip() == head
-    out = run_mv("tag", "-d", "v1", cwd=work).stdout
-    assert "v1" in out
+    assert_one_line_error(run_mv("tag", "v1.0.0", cwd=work, check=False), "v1.0.0")  # exists
+    run_mv("tag", "-f", "v1.0.0", cwd=work)
+    assert run_mv("rev-parse", "v1.0.0", cwd=work).stdout.strip() == head
+    out = run_mv("tag", "-d", "v1.0.0", cwd=work).stdout
+    assert "v1.0.0" in out
     assert run_mv("tag", "-l", cwd=work).stdout.split() == ["release"]
-    assert_one_line_error(run_mv("rev-parse", "v1", cwd=work, check=False), "v1")
-    assert_one_line_error(run_mv("tag", "-d", "v1", cwd=work, check=False), "v1")
+    assert_one_line_error(run_mv("rev-parse", "v1.0.0", cwd=work, check=False), "v1.0.0")
+    assert_one_line_error(run_mv("tag", "-d", "v1.0.0", cwd=work, check=False), "v1.0.0")
 
 
 def test_branch_and_switch(two_commits) -> None:
     work, _v1, v2 = two_commits
     run_mv("branch", "exp", cwd=work)
-    run_mv("branch", "old", "v1", cwd=work)
+    run_mv("branch", "old", "v1.0.0", cwd=work)
     lines = run_mv("branch", cwd=work).stdout.splitlines()
     assert any(line.startswith("* main") for line in lines) and len(lines) == 3
     run_mv("switch", "exp", cwd=work)
@@ -484,3 +509,41 @@ def test_diff_stats_json_is_strict_and_numbers_are_right(work: Path) -> None:
     assert t["complex"]["rel_change"] == pytest.approx(1.0)
     text = run_mv("diff", "HEAD~1", "HEAD", "--stats", cwd=work)
     assert text.stderr == "" and "zeros_then_ones" in text.stdout
+
+
+HEAVY = ("torch", "numpy", "safetensors", "fsspec", "s3fs", "gcsfs", "pyfastcdc")
+PROBE = (
+    f"import sys, atexit\nHEAVY = {HEAVY!r}\n"
+    "atexit.register(lambda: print('LOADED', *[m for m in HEAVY if m in sys.modules], file=sys.stderr))\n"
+    "sys.argv = ['mv'] + sys.argv[1:]\n"
+    "from mvstore.cli import main\n"
+    "main()\n"
+)
+
+
+def test_plain_commands_stay_light(two_commits, tmp_path: Path) -> None:
+    """Start-up cost: no torch/numpy/safetensors/remote libraries on the ordinary CLI path."""
+    work, _v1, _v2 = two_commits
+    (work / "config.json").write_text('{"light": true}\n')
+    for args in (["status"], ["commit", "-m", "light"], ["log"], ["rev-parse", "HEAD~1"], ["diff", "HEAD~1", "HEAD"],
+                 ["ls", "HEAD:model.safetensors"], ["cat", "HEAD:config.json"], ["tag", "light"], ["stats"],
+                 ["checkout", "HEAD~1"], ["export", "HEAD", str(tmp_path / "exp")], ["--help"]):
+        cp = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=work, env=cli_env(), capture_output=True, text=True)
+        assert cp.returncode == 0, (args, cp.stderr)
+        loaded = cp.stderr.strip().splitlines()[-1].split()[1:]
+        assert loaded == [], f"mv {' '.join(args)} imported {loaded}"
+
+
+def test_bare_command_shows_the_commands(tmp_path: Path) -> None:
+    for prog in ("mv", "mvstore"):
+        cp = run_mv(cwd=tmp_path, prog=prog, check=False)
+        assert "Traceback" not in cp.stderr
+        out = cp.stdout + cp.stderr
+        assert "commit" in out and "checkout" in out, f"`{prog}` alone should list what it can do: {out!r}"
+
+
+def test_checkout_of_an_unknown_path_is_an_error(two_commits) -> None:
+    work, _v1, v2 = two_commits
+    cp = run_mv("checkout", "v1.0.0", "no-such-file.txt", cwd=work, check=False)
+    assert_one_line_error(cp, "no-such-file.txt")
+    assert files_of(work) == v2

@@ -6,7 +6,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,9 +17,12 @@ from safetensors.torch import save_file
 import mvstore
 from mvstore.errors import CorruptObject, MvError, RefConflict
 from mvstore.ops import sync
+from mvstore.ops.sync import open_backend
 from mvstore.remote.backend import RemoteError, UnsafeRemote
+from mvstore.remote.config import add_remote
 from mvstore.repo import Repository
 from tests.conftest import assert_one_line_error, assert_same_files, files_of, run_mv
+from tests.servers import fake_gcs, moto_s3, seaweed_s3  # noqa: F401  (session fixtures)
 
 
 def _model(path: Path, seed: int, rows: int = 600, width: int = 256, changed: int | None = None) -> None:
@@ -35,10 +40,45 @@ def _model(path: Path, seed: int, rows: int = 600, width: int = 256, changed: in
     (path / "config.json").write_text(f'{{"hidden": {width}}}')
 
 
-@pytest.fixture(params=["path", "file-url"])
-def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    root = tmp_path / "remote-store"
-    return str(root) if request.param == "path" else f"file://{root}"
+@dataclass
+class Remote:
+    """A remote under test: its URL, storage options (no secrets) and env for subprocesses."""
+
+    kind: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    atomic: bool = True  # the server serialises conditional writes (moto does not)
+
+    def backend(self) -> Any:
+        return open_backend(self.url, self.options)
+
+    def add_to(self, repo: Repository, name: str = "r") -> str:
+        add_remote(repo.config, name, self.url, self.options, overwrite=True)
+        return name
+
+
+SERVER_KINDS = ["moto", "seaweed", "gcs"]
+
+
+@pytest.fixture(params=["path", "file-url", *SERVER_KINDS])
+def remote(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Remote:
+    kind = request.param
+    if kind == "path":
+        return Remote(kind, str(tmp_path / "remote-store"))
+    if kind == "file-url":
+        return Remote(kind, f"file://{tmp_path / 'remote-store'}")
+    if kind in ("moto", "seaweed"):
+        server = request.getfixturevalue("moto_s3" if kind == "moto" else "seaweed_s3")
+        for k, v in server.env.items():
+            monkeypatch.setenv(k, v)  # credentials come from the environment, never the config
+        url = server.make_bucket() + "/models/x"
+        return Remote(kind, url, {"client_kwargs": {"endpoint_url": server.endpoint_url}}, server.env,
+                      server.atomic_conditional_writes)
+    server = request.getfixturevalue("fake_gcs")
+    for k, v in server.env.items():
+        monkeypatch.setenv(k, v)
+    return Remote(kind, server.make_bucket() + "/models/x", dict(server.storage_options), server.env)
 
 
 def _repo_with_two_commits(tmp_path: Path) -> tuple[Repository, Path]:
@@ -51,162 +91,175 @@ def _repo_with_two_commits(tmp_path: Path) -> tuple[Repository, Path]:
     return api.repository, work
 
 
-def test_push_clone_round_trip_byte_for_byte(tmp_path: Path, remote_url: str) -> None:
+def _clone(remote: Remote, dest: Path, **kw: Any) -> tuple[Repository, sync.TransferResult]:
+    return sync.clone(remote.url, dest, options=remote.options, **kw)
+
+
+def test_push_clone_round_trip_byte_for_byte(tmp_path: Path, remote: Remote) -> None:
     repo, work = _repo_with_two_commits(tmp_path)
-    res = sync.push(repo, remote_url, ["main"])
+    name = remote.add_to(repo)
+    res = sync.push(repo, name, ["main"])
     assert res.objects > 0 and not res.up_to_date
-    again = sync.push(repo, remote_url, ["main"])
+    again = sync.push(repo, name, ["main"])
     assert again.up_to_date and again.objects == 0
     assert again.requests <= 4  # marker + ref listing + ref read: no per-object round trips
-    clone, res = sync.clone(remote_url, tmp_path / "clone")
+    clone, res = _clone(remote, tmp_path / "clone")
     assert res.objects > 0
     assert_same_files(work, clone.root)
     assert Repository.find(clone.root).refs.head().branch == "main"
     assert mvstore.Repo(clone.root).log()[0].commit.message == "two"
 
 
-def test_incremental_push_sends_only_new_objects(tmp_path: Path, remote_url: str) -> None:
+def test_incremental_push_sends_only_new_objects(tmp_path: Path, remote: Remote) -> None:
     work = tmp_path / "work"
     _model(work, 0)
     api = mvstore.Repo.init(work)
+    name = remote.add_to(api.repository)
     api.commit("one")
-    first = sync.push(api.repository, remote_url, ["main"])
+    first = sync.push(api.repository, name, ["main"])
     _model(work, 7, changed=1)  # only layer.1 changes
     api.commit("two")
-    second = sync.push(api.repository, remote_url, ["main"], compress=False)
+    second = sync.push(api.repository, name, ["main"], compress=False)
     layer_bytes = 256 * 256 * 4
     # the changed tensor, the new manifest, tree and commit: nothing of the unchanged embedding
     assert layer_bytes <= second.raw_bytes <= layer_bytes * 1.05 + 64 * 1024
     assert second.objects < first.objects
 
 
-def test_fetch_by_bare_hash_and_pin_mismatch(tmp_path: Path, remote_url: str) -> None:
+def test_fetch_by_bare_hash_and_pin_mismatch(tmp_path: Path, remote: Remote) -> None:
     repo, _ = _repo_with_two_commits(tmp_path)
-    sync.push(repo, remote_url, ["main"])
+    sync.push(repo, remote.add_to(repo), ["main"])
     first = mvstore.Repo(repo.root).resolve("HEAD~1")
     other = mvstore.Repo.init(tmp_path / "other").repository
-    res = sync.fetch(other, remote_url, [first])
+    name = remote.add_to(other)
+    res = sync.fetch(other, name, [first])
     assert res.objects > 0
     assert other.commit_object(mvstore.ObjectId.from_hex(first)).message == "one"
     with pytest.raises(MvError):
-        sync.fetch(other, remote_url, ["f" * 64])  # a pin the remote does not have
+        sync.fetch(other, name, ["f" * 64])  # a pin the remote does not have
 
 
-def test_clone_rev_fetches_only_what_it_needs(tmp_path: Path, remote_url: str) -> None:
+def test_clone_rev_fetches_only_what_it_needs(tmp_path: Path, remote: Remote) -> None:
     repo, _work = _repo_with_two_commits(tmp_path)
     api = mvstore.Repo(repo.root)
-    api.tag("v1", "HEAD~1")
-    sync.push(repo, remote_url, ["main", "v1"])
-    full, res_full = sync.clone(remote_url, tmp_path / "full")
-    part, res_part = sync.clone(remote_url, tmp_path / "part", rev="v1")
+    api.tag("v1.0.0", "HEAD~1")
+    sync.push(repo, remote.add_to(repo), ["main", "v1.0.0"])
+    _full, res_full = _clone(remote, tmp_path / "full")
+    part, res_part = _clone(remote, tmp_path / "part", rev="v1.0.0")
     assert res_part.objects < res_full.objects
     sd = mvstore.Repo(part.root).load_state_dict("HEAD")
-    assert torch.equal(sd["layer.1.weight"], api.load_state_dict("v1")["layer.1.weight"])
-    bare, _ = sync.clone(remote_url, tmp_path / "bare", no_checkout=True)
+    assert torch.equal(sd["layer.1.weight"], api.load_state_dict("v1.0.0")["layer.1.weight"])
+    bare, _ = _clone(remote, tmp_path / "bare", no_checkout=True)
     assert not (bare.root / "model.safetensors").exists()
 
 
-def test_non_fast_forward_rejected_unless_forced(tmp_path: Path, remote_url: str) -> None:
+def test_non_fast_forward_rejected_unless_forced(tmp_path: Path, remote: Remote) -> None:
     repo, work = _repo_with_two_commits(tmp_path)
-    sync.push(repo, remote_url, ["main"])
-    clone, _ = sync.clone(remote_url, tmp_path / "clone")
+    name = remote.add_to(repo)
+    sync.push(repo, name, ["main"])
+    clone, _ = _clone(remote, tmp_path / "clone")
     _model(clone.root, 3, changed=3)
     mvstore.Repo(clone.root).commit("from the clone")
-    sync.push(clone, "origin")  # upstream was set by clone
+    sync.push(clone)  # upstream (origin/main) was set by clone
     _model(work, 4, changed=4)
     mvstore.Repo(work).commit("diverged")
     with pytest.raises(sync.NonFastForward):
-        sync.push(repo, remote_url, ["main"])
-    sync.push(repo, remote_url, ["main"], force=True)
+        sync.push(repo, name, ["main"])
+    sync.push(repo, name, ["main"], force=True)
     res = sync.fetch(clone, "origin")
     assert res.refs  # the tracking ref moved
 
 
-def test_pull_fast_forwards_and_updates_files(tmp_path: Path, remote_url: str) -> None:
+def test_pull_fast_forwards_and_updates_files(tmp_path: Path, remote: Remote) -> None:
     repo, work = _repo_with_two_commits(tmp_path)
-    sync.push(repo, remote_url, ["main"])
-    clone, _ = sync.clone(remote_url, tmp_path / "clone")
+    name = remote.add_to(repo)
+    sync.push(repo, name, ["main"])
+    clone, _ = _clone(remote, tmp_path / "clone")
     _model(work, 9, changed=9)
     mvstore.Repo(work).commit("three")
-    sync.push(repo, remote_url, ["main"])
+    sync.push(repo, name, ["main"])
     sync.pull(clone)
     assert_same_files(work, clone.root)
     assert mvstore.Repo(clone.root).log()[0].commit.message == "three"
 
 
-def _pusher(args: tuple[str, str, int, object]) -> str:
-    work, url, i, barrier = args
+def _pusher(args: tuple[str, dict[str, str], object]) -> str:
+    work, env, barrier = args
+    os.environ.update(env)
     repo = Repository.find(work)
     barrier.wait()  # type: ignore[attr-defined]
     try:
-        sync.push(repo, url, ["main"])
-        return "won"
-    except RefConflict:
+        res = sync.push(repo, "origin", ["main"])
+        return "already" if res.up_to_date else "won"  # identical commit already there: a no-op
+    except RefConflict as e:  # lost the CAS race, or started after the winner: non-fast-forward
+        assert any(m in str(e) for m in ("moved on the remote", "created on the remote", "commits you don't")), e
         return "lost"
 
 
 @pytest.mark.parametrize("identical", [False, True])
-def test_concurrent_pushers_exactly_one_wins(tmp_path: Path, remote_url: str, identical: bool) -> None:
-    """8 processes push different (or identical: the ABA trap) commits to one new ref at once."""
+def test_concurrent_pushers_exactly_one_wins(tmp_path: Path, remote: Remote, identical: bool) -> None:
+    """8 processes push to one ref at once: different commits, or identical ones (the ABA trap)."""
     base, _ = _repo_with_two_commits(tmp_path)
-    sync.push(base, remote_url, ["main"])
+    sync.push(base, remote.add_to(base), ["main"])
     workers = []
     for i in range(8):
-        clone, _ = sync.clone(remote_url, tmp_path / f"c{i}")
-        (clone.root / "note.txt").write_text("same" if identical else f"writer {i}")
-        os.utime(clone.root / "note.txt", (1_600_000_000, 1_600_000_000))
-        os.environ["MV_AUTHOR"] = "Same <same@example.com>"
-        mvstore.Repo(clone.root).commit("concurrent")
+        clone, _ = _clone(remote, tmp_path / f"c{i}")
+        note = clone.root / "note.txt"
+        note.write_text("same" if identical else f"writer {i}")
+        os.utime(note, (1_600_000_000, 1_600_000_000))
         workers.append(str(clone.root))
+        mvstore.Repo(clone.root).commit("concurrent")
     ctx = mp.get_context("fork")
     barrier = ctx.Manager().Barrier(8)
     with ctx.Pool(8) as pool:
-        outcomes = pool.map(_pusher, [(w, remote_url, i, barrier) for i, w in enumerate(workers)])
-    if identical:
-        assert outcomes.count("won") >= 1  # identical commits: later pushers may find it already there
-    else:
+        outcomes = pool.map(_pusher, [(w, remote.env, barrier) for w in workers])
+    assert identical or "already" not in outcomes
+    if remote.atomic:
         assert outcomes.count("won") == 1, outcomes
+    else:
+        assert outcomes.count("won") >= 1, outcomes  # moto checks-then-writes: semantics only
     # whatever won, the remote ref names a commit whose objects are all there: a clone verifies
-    check, _ = sync.clone(remote_url, tmp_path / "check")
+    check, _ = _clone(remote, tmp_path / "check")
     assert (check.root / "note.txt").exists()
+    winners = {Path(w, "note.txt").read_text() for w, o in zip(workers, outcomes, strict=True) if o == "won"}
+    assert (check.root / "note.txt").read_text() in winners
 
 
-def test_interrupted_push_resumes_with_only_missing_objects(tmp_path: Path, remote_url: str) -> None:
+def test_interrupted_push_resumes_with_only_missing_objects(tmp_path: Path, remote: Remote) -> None:
     work = tmp_path / "work"
     _model(work, 0, rows=2000)  # a 2 MB embedding: stored loose, not packed
     api = mvstore.Repo.init(work)
     api.commit("one")
     repo = api.repository
-    full = sync.push(repo, remote_url, ["main"], compress=False)
-    # simulate a push killed after objects went up but before the ref moved: drop the ref and
-    # some objects on the remote, keep the rest
-    root = Path(remote_url.removeprefix("file://"))
-    (root / "refs/heads/main").unlink()
-    packs = sorted((root / "packs").glob("*.idx"))
-    assert packs
-    packs[0].unlink()  # a pack whose index never made it is invisible: its objects count as missing
-    packs[0].with_suffix(".pack").unlink()
-    again = sync.push(repo, remote_url, ["main"], compress=False)
+    name = remote.add_to(repo)
+    full = sync.push(repo, name, ["main"], compress=False)
+    # a push killed after some objects went up but before the ref moved: drop the ref and one pack
+    backend = remote.backend()
+    assert backend.delete("refs/heads/main")
+    idx = [n for n in backend.list("packs/") if n.endswith(".idx")]
+    assert idx
+    backend.delete(idx[0])  # a pack whose index never made it is invisible: its objects count as missing
+    again = sync.push(repo, name, ["main"], compress=False)
     assert 0 < again.objects < full.objects
     assert again.raw_bytes < full.raw_bytes / 2  # the big embedding was already there
-    clone, _ = sync.clone(remote_url, tmp_path / "clone")
+    clone, _ = _clone(remote, tmp_path / "clone")
     assert_same_files(repo.root, clone.root)
 
 
-def test_corrupt_remote_object_is_refused(tmp_path: Path, remote_url: str) -> None:
+def test_corrupt_remote_object_is_refused(tmp_path: Path, remote: Remote) -> None:
     repo, _ = _repo_with_two_commits(tmp_path)
-    sync.push(repo, remote_url, ["main"], compress=False)
-    root = Path(remote_url.removeprefix("file://"))
-    victim = next(p for p in (root / "packs").glob("*.pack"))
-    data = bytearray(victim.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    victim.write_bytes(bytes(data))
+    sync.push(repo, remote.add_to(repo), ["main"], compress=False)
+    backend = remote.backend()
+    victim = next(n for n in backend.list("packs/") if n.endswith(".pack"))
+    data = bytearray(backend.read(victim))
+    data[len(data) // 2] ^= 0x01  # one bit flipped
+    backend.write_many({victim: bytes(data)})
     with pytest.raises(CorruptObject):
-        sync.clone(remote_url, tmp_path / "clone")
+        _clone(remote, tmp_path / "clone")
     assert not (tmp_path / "clone").exists()  # nothing half-applied
-    victim.write_bytes(bytes(data[: len(data) // 3]))  # truncated
-    with pytest.raises((CorruptObject, MvError)):
-        sync.clone(remote_url, tmp_path / "clone2")
+    backend.write_many({victim: bytes(data[: len(data) // 3])})  # truncated
+    with pytest.raises(MvError):
+        _clone(remote, tmp_path / "clone2")
     assert not (tmp_path / "clone2").exists()
 
 
@@ -238,21 +291,22 @@ def test_memory_backend_needs_unsafe_opt_in(tmp_path: Path) -> None:
     assert_same_files(work, clone.root)
 
 
-def test_lazy_open_reads_only_the_tensor(tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lazy_open_reads_only_the_tensor(tmp_path: Path, remote: Remote, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MVSTORE_CACHE", str(tmp_path / "cache"))
     repo, work = _repo_with_two_commits(tmp_path)
-    sync.push(repo, remote_url, ["main"], compress=False)
+    sync.push(repo, remote.add_to(repo), ["main"], compress=False)
     pin = mvstore.Repo(work).resolve("HEAD")
-    model = mvstore.open(remote_url, rev=pin)
+    model = mvstore.open(remote.url, rev=pin, storage_options=remote.options)
     before = model.layout.bytes_in
     t = model.tensor("layer.1.weight")
     read = model.layout.bytes_in - before
     nbytes = t.numel() * t.element_size()
     assert nbytes <= read <= 1.1 * nbytes
-    local = mvstore.Repo(work).tensor("layer.1.weight")
-    assert torch.equal(t, local)
-    sd = mvstore.load_state_dict(remote_url, rev=pin)
+    assert torch.equal(t, mvstore.Repo(work).tensor("layer.1.weight"))
+    sd = mvstore.load_state_dict(remote.url, rev=pin, storage_options=remote.options)
     assert set(sd) == {"embed.weight", "layer.0.weight", "layer.1.weight", "norm.bias"}
+    with pytest.raises(MvError):
+        mvstore.open(remote.url, rev="0" * 64, storage_options=remote.options)
 
 
 def test_cli_remote_workflow(tmp_path: Path) -> None:
@@ -273,3 +327,25 @@ def test_cli_remote_workflow(tmp_path: Path) -> None:
     assert_one_line_error(cp, "not an mvstore remote")
     assert not (tmp_path / "c2").exists()
     shutil.rmtree(tmp_path / "c")
+
+
+def test_cli_against_s3_server(tmp_path: Path, moto_s3: Any) -> None:  # noqa: F811
+    """The README's S3 example, end to end through subprocesses: storage options, no secrets stored."""
+    _model(tmp_path / "w", 0)
+    w = tmp_path / "w"
+    env = moto_s3.env
+    url = moto_s3.make_bucket() + "/llama-ft"
+    run_mv("init", cwd=w)
+    run_mv("commit", "-m", "one", cwd=w)
+    run_mv("remote", "add", "origin", url, "--option", f"endpoint_url={moto_s3.endpoint_url}", cwd=w, env=env)
+    assert "testing" not in (w / ".mv" / "config").read_text()
+    run_mv("push", "origin", "main", cwd=w, env=env)
+    run_mv("clone", url, str(tmp_path / "c"), "--option", f"endpoint_url={moto_s3.endpoint_url}", cwd=tmp_path, env=env)
+    assert files_of(w) == files_of(tmp_path / "c")
+    cp = run_mv("clone", "s3://no-such-bucket-mv/x", str(tmp_path / "c3"), "--option",
+                f"endpoint_url={moto_s3.endpoint_url}", cwd=tmp_path, env=env, check=False)
+    assert_one_line_error(cp)
+    assert not (tmp_path / "c3").exists()
+    cp = run_mv("clone", "s3://b/x", str(tmp_path / "c4"), "--option", "endpoint_url=http://127.0.0.1:9",
+                cwd=tmp_path, env=env, check=False, timeout=120)
+    assert_one_line_error(cp)

@@ -6,15 +6,13 @@ import shutil
 from pathlib import Path
 
 import blake3
-import pytest
 from conftest import files_of, object_files
 from safetensors.torch import load_file
 
 import mvstore
+from bench.data import make_series
 from mvstore.formats.safetensors import parse_header, read_header_length
 from mvstore.ops.tensors import manifest_of
-
-make_series = pytest.importorskip("bench.data").make_series
 
 
 def _tensor_digests(path: Path) -> dict[bytes, int]:

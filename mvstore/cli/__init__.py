@@ -33,6 +33,14 @@ COMMANDS = frozenset(
         "fetch",
         "pull",
         "clone",
+        "stage",
+        "changelog",
+        "bump-suggest",
+        "validate",
+        "verify",
+        "verify-export",
+        "key",
+        "convert",
         "help",
     }
 )

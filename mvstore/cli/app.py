@@ -60,9 +60,9 @@ def human(n: int | float) -> str:
 
 
 def _register() -> None:
-    from . import cmd_history, cmd_inspect, cmd_refs, cmd_remote, cmd_worktree
+    from . import cmd_history, cmd_inspect, cmd_refs, cmd_release, cmd_remote, cmd_worktree
 
-    for mod in (cmd_worktree, cmd_history, cmd_refs, cmd_inspect, cmd_remote):
+    for mod in (cmd_worktree, cmd_history, cmd_refs, cmd_inspect, cmd_remote, cmd_release):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

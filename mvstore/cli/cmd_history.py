@@ -51,12 +51,13 @@ def _print_commit(oid: Any, c: Any, refs: tuple[str, ...], oneline: bool) -> Non
 @click.option("-n", "--max-count", "limit", type=click.IntRange(min=0), help="Show at most N commits.")
 @click.option("--oneline", is_flag=True, help="One line per commit.")
 @click.option("--json", "as_json", is_flag=True, help="Print commits as a JSON list.")
+@click.option("--stage", default=None, metavar="STAGE", help="Only commits of versions now at STAGE (e.g. release).")
 @pass_ctx
-def log(ctx: Context, rev: str, limit: int | None, oneline: bool, as_json: bool) -> None:
+def log(ctx: Context, rev: str, limit: int | None, oneline: bool, as_json: bool, stage: str | None) -> None:
     """Show the history leading to REV (default HEAD), newest first."""
     from ..ops.history import log as do_log
 
-    entries = do_log(ctx.repo(), rev, limit)
+    entries = do_log(ctx.repo(), rev, limit, stage)
     if as_json:
         emit_json([_commit_json(e.id, e.commit, e.refs) for e in entries])
         return

@@ -13,7 +13,17 @@ from .app import Context, emit_json, pass_ctx
 @click.option("-m", "--message", default=None, help="Make an annotated tag (an object with its own id).")
 @click.option("-l", "--list", "list_", is_flag=True, help="List tags.")
 @click.option("-d", "--delete", is_flag=True, help="Delete tag NAME.")
-@click.option("-f", "--force", is_flag=True, help="Move an existing tag.")
+@click.option("-f", "--force", is_flag=True, help="Move an existing tag (recorded in its stage history).")
+@click.option("-s", "--sign", is_flag=True, help="Sign the tag with your Ed25519 key (see `mv key gen`).")
+@click.option("--key", "key", type=click.Path(dir_okay=False), default=None, help="Sign with this private key file.")
+@click.option(
+    "--bump",
+    type=click.Choice(["major", "minor", "patch", "auto"]),
+    default=None,
+    help="Tag [REV] with the next version after the highest one; auto uses `mv bump-suggest`.",
+)
+@click.option("--dtype-major", is_flag=True, help="With --bump auto: count dtype changes as major.")
+@click.option("--sort", "sort", type=click.Choice(["name", "version"]), default="name", help="Order of -l.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def tag(
@@ -24,15 +34,46 @@ def tag(
     list_: bool,
     delete: bool,
     force: bool,
+    sign: bool,
+    key: str | None,
+    bump: str | None,
+    dtype_major: bool,
+    sort: str,
     as_json: bool,
 ) -> None:
-    """Create tag NAME at REV (default HEAD), list tags (-l) or delete one (-d)."""
+    """Create tag NAME at REV (default HEAD), list tags (-l) or delete one (-d).
+
+    A NAME that looks like a version (v1…, 1…) must be a semantic version (MAJOR.MINOR.PATCH,
+    optional -prerelease and +build). Tags are immutable: moving one needs --force. `--bump LEVEL
+    [REV]` picks the name; -l --sort=version orders by semver precedence (prereleases first).
+    """
     from ..errors import UsageError
     from ..ops import refs_ops
+    from ..release import tagging
 
     repo = ctx.repo()
+    if bump is not None:
+        if message == "":
+            raise UsageError("an annotated tag needs a non-empty message")
+        res = tagging.bump_tag(repo, bump, name or "HEAD", message, sign, key, dtype_major)
+        if as_json:
+            emit_json(
+                {
+                    "name": res.info.name,
+                    "id": res.info.id.hex(),
+                    "commit": res.info.commit.hex(),
+                    "annotated": res.info.annotated,
+                    "signed": res.signed,
+                    "reasons": [{"level": lv, "reason": r} for lv, r in res.bump_reasons],
+                }
+            )
+        else:
+            click.echo(f"Tagged {res.info.commit.hex()[:12]} as {res.info.name}" + (" (signed)" if res.signed else ""))
+            for lv, r in res.bump_reasons:
+                click.echo(f"  {lv}: {r}")
+        return
     if list_ or name is None:
-        tags = refs_ops.list_tags(repo)
+        tags = tagging.sorted_tags(repo, sort)
         if as_json:
             emit_json(
                 [
@@ -56,15 +97,24 @@ def tag(
         return
     if message == "":
         raise UsageError("an annotated tag needs a non-empty message")
-    info = refs_ops.create_tag(repo, name, rev, message, force)
+    res = tagging.tag_version(repo, name, rev, message, force, sign, key)
+    info = res.info
     if as_json:
         emit_json(
-            {"name": info.name, "id": info.id.hex(), "commit": info.commit.hex(), "annotated": info.annotated}
+            {
+                "name": info.name,
+                "id": info.id.hex(),
+                "commit": info.commit.hex(),
+                "annotated": info.annotated,
+                "signed": res.signed,
+                "moved_from": res.moved_from,
+            }
         )
     else:
         click.echo(
             f"Tagged {info.commit.hex()[:12]} as {name}"
-            + (f" (tag object {info.id.hex()[:12]})" if info.annotated else "")
+            + (f" (tag object {info.id.hex()[:12]}{', signed' if res.signed else ''})" if info.annotated else "")
+            + (f"; moved from {res.moved_from[:12]}" if res.moved_from else "")
         )
 
 

@@ -35,6 +35,12 @@ def init(path: str, as_json: bool) -> None:
     help="Metadata to record (step, loss, dataset hash…); numbers stay numbers. Repeatable.",
 )
 @click.option("--allow-empty", is_flag=True, help="Commit even if nothing changed.")
+@click.option("--validate", "validate", is_flag=True, help="Run `mv validate` on the folder first; refuse on errors.")
+@click.option(
+    "--convert-pickles",
+    is_flag=True,
+    help="Commit weight pickles (pytorch_model.bin, .pt) as safetensors (see `mv convert`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.argument("paths", nargs=-1, type=click.Path())
 @pass_ctx
@@ -43,6 +49,8 @@ def commit(
     message: str,
     meta: tuple[str, ...],
     allow_empty: bool,
+    validate: bool,
+    convert_pickles: bool,
     as_json: bool,
     paths: tuple[str, ...],
 ) -> None:
@@ -55,7 +63,21 @@ def commit(
     parsed = parse_meta(list(meta))
     scope = normalize_pathspecs(repo, list(paths) or None, ctx.cwd)  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    res = do_commit(repo, message, scope, parsed, allow_empty)
+    if validate:
+        from ..release.validate import validate_folder
+
+        report = validate_folder(repo.root)
+        report.raise_for_errors("the folder")
+        for f in report.warnings:
+            click.echo(f"warning: {f.line()[len('warning: ') :]}", err=True)
+    if convert_pickles:
+        from ..release.convert import commit_converting_pickles
+
+        res, converted = commit_converting_pickles(repo, message, scope, parsed, allow_empty)
+        for c in converted:
+            click.echo(f"converted {c.source} → {c.dest} ({c.tensors} tensors)", err=True)
+    else:
+        res = do_commit(repo, message, scope, parsed, allow_empty)
     secs = time.perf_counter() - t0
     if as_json:
         emit_json(
@@ -150,14 +172,17 @@ def switch(ctx: Context, branch: str, create: bool, force: bool) -> None:
 @click.command()
 @click.argument("rev")
 @click.argument("dest", type=click.Path())
+@click.option(
+    "--manifest", is_flag=True, help="Also write MANIFEST.sha256 (sha256 + size per file; see verify-export)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
-def export(ctx: Context, rev: str, dest: str, as_json: bool) -> None:
+def export(ctx: Context, rev: str, dest: str, manifest: bool, as_json: bool) -> None:
     """Write the files of REV into DEST (a new or empty folder), byte for byte."""
     from ..ops.checkout import export as do_export
 
     t0 = time.perf_counter()
-    res = do_export(ctx.repo(), rev, os.path.join(ctx.cwd or ".", dest))
+    res = do_export(ctx.repo(), rev, os.path.join(ctx.cwd or ".", dest), manifest)
     secs = time.perf_counter() - t0
     if as_json:
         emit_json(

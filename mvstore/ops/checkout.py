@@ -178,8 +178,14 @@ class ExportResult:
     bytes: int
 
 
-def export(repo: Repository, rev: str, dest: str | os.PathLike[str]) -> ExportResult:
-    """Materialize ``rev`` into a new (or empty) folder; built beside it and renamed into place."""
+def export(
+    repo: Repository, rev: str, dest: str | os.PathLike[str], manifest: bool = False
+) -> ExportResult:
+    """Materialize ``rev`` into a new (or empty) folder; built beside it and renamed into place.
+
+    With ``manifest``, a ``MANIFEST.sha256`` of the written files goes in too (before the rename,
+    so the folder never appears without it).
+    """
     target_id = resolve_commit(repo, rev)
     tree = repo.tree(repo.commit_object(target_id).tree)
     out = Path(dest).absolute()
@@ -194,6 +200,10 @@ def export(repo: Repository, rev: str, dest: str | os.PathLike[str]) -> ExportRe
         with ThreadPoolExecutor(default_workers()) as pool:
             for entry in tree.entries:
                 write_entry(repo, entry, _safe_dest(staging, entry.path), pool)
+        if manifest:
+            from ..release.checksums import write_manifest
+
+            write_manifest(staging, [e.path for e in tree.entries], target_id.hex())
         os.replace(staging, out)  # replaces an empty folder atomically on POSIX
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

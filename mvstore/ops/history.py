@@ -52,12 +52,25 @@ def ref_names(repo: Repository) -> dict[ObjectId, list[str]]:
     return out
 
 
-def log(repo: Repository, rev: str = "HEAD", limit: int | None = None) -> list[LogEntry]:
+def log(
+    repo: Repository, rev: str = "HEAD", limit: int | None = None, stage: str | None = None
+) -> list[LogEntry]:
+    """History from ``rev``; with ``stage``, only commits of versions currently at that stage."""
     start = resolve_commit(repo, rev)
     names = ref_names(repo)
+    staged = None
+    if stage is not None:
+        from ..release.stages import commits_at_stage
+
+        staged = commits_at_stage(repo, stage)
     out: list[LogEntry] = []
     for oid, c in walk(repo, start):
         if limit is not None and len(out) >= limit:
             break
+        if staged is not None:
+            if oid not in staged:
+                continue
+            out.append(LogEntry(oid, c, tuple(names.get(oid, ())) + tuple(f"{stage}: {v}" for v in staged[oid])))
+            continue
         out.append(LogEntry(oid, c, tuple(names.get(oid, ()))))
     return out

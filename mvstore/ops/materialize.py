@@ -37,6 +37,8 @@ def entry_pieces(repo: Repository, entry: TreeEntry) -> Iterator[tuple[int, byte
         for c in blob.chunks:
             yield pos, c.id, c.size
             pos += c.size
+    elif entry.kind == "gguf":
+        yield from _gguf_pieces(repo, entry.id)
     else:
         m = repo.manifest(entry.id)
         prefix = safetensors_prefix(m.header)
@@ -50,6 +52,26 @@ def entry_pieces(repo: Repository, entry: TreeEntry) -> Iterator[tuple[int, byte
             for c in t.chunks:
                 yield pos, c.id, c.size
                 pos += c.size
+
+
+def _gguf_pieces(repo: Repository, oid: ObjectId) -> Iterator[tuple[int, bytes | ObjectId, int]]:
+    from ..objects import GGUFManifest
+
+    g = repo.read_object(oid)
+    if not isinstance(g, GGUFManifest):
+        raise CorruptObject(f"object {oid.hex()} is not a gguf manifest")
+    yield 0, g.header, len(g.header)
+    base = len(g.header)  # the header is stored up to the data section
+    for t in g.tensors:
+        pos = base + t.offset
+        if t.data is not None:
+            yield pos, t.data, t.nbytes
+        else:
+            for c in t.chunks:
+                yield pos, c.id, c.size
+                pos += c.size
+        if t.pad:
+            yield base + t.offset + t.nbytes, t.pad, len(t.pad)
 
 
 def write_entry(repo: Repository, entry: TreeEntry, dest: Path, pool: Executor) -> None:

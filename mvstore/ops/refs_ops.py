@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import RefExists, RevisionNotFound, UsageError
@@ -25,21 +26,37 @@ class RefInfo:
 
 
 def create_tag(
-    repo: Repository, name: str, rev: str = "HEAD", message: str | None = None, force: bool = False
+    repo: Repository,
+    name: str,
+    rev: str = "HEAD",
+    message: str | None = None,
+    force: bool = False,
+    signer: Callable[[Tag], Tag] | None = None,
 ) -> RefInfo:
-    """A lightweight tag, or an annotated tag object when a message is given."""
+    """A lightweight tag, or an annotated tag object when a message is given (or it is signed).
+
+    A name that looks like a version (``v1``…, ``1``…) must be a valid semantic version.
+    """
+    from ..release.semver import check_tag_name
+
     check_ref_name(name, "tag")
+    check_tag_name(name)
     target = resolve_commit(repo, rev)
-    ref_id = target
-    if message is not None:
-        now = int(time.time())
-        tag = Tag(target, "commit", name, repo.author(), now, local_tz_minutes(now), message)
-        with repo.store.transaction() as txn, Ingestor(txn) as ing:
-            ref_id = ing.put_struct(tag)
     old = repo.refs.read(TAGS + name)
     if old is not None and not force:
         raise RefExists(f"tag {name!r} already exists (at {old.hex()[:12]}); use --force to move it")
-    repo.refs.update(TAGS + name, ref_id, expected=old if force else None, message=f"tag: {name}")
+    ref_id = target
+    if signer is not None and message is None:
+        message = name
+    if message is not None:
+        now = int(time.time())
+        tag = Tag(target, "commit", name, repo.author(), now, local_tz_minutes(now), message)
+        if signer is not None:
+            tag = signer(tag)
+        with repo.store.transaction() as txn, Ingestor(txn) as ing:
+            ref_id = ing.put_struct(tag)
+    why = f"tag: {name}" if old is None else f"tag --force: {name} moved from {old.hex()}"
+    repo.refs.update(TAGS + name, ref_id, expected=old if force else None, message=why)
     return RefInfo(name, ref_id, target, message is not None, message or "")
 
 

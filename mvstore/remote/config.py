@@ -42,6 +42,9 @@ _SECRET_KEYS = {
 }
 
 
+_TOKEN_MODES = {"anon", "google_default", "cache", "cloud", "browser"}
+
+
 @dataclass(frozen=True)
 class RemoteSpec:
     name: str
@@ -63,7 +66,9 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--option expects KEY=VALUE, got {item!r}")
         low = key.lower().split(".")[-1]
-        if low in _SECRET_KEYS or "secret" in low or "password" in low:
+        if low == "token" and value in _TOKEN_MODES:
+            pass  # gcsfs's token= also names a credential *mode* ("anon", "google_default"): no secret
+        elif low in _SECRET_KEYS or "secret" in low or "password" in low:
             raise UsageError(
                 f"--option {key}: credentials are not stored in the config; use the backend's "
                 "environment variables or profile (e.g. AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS)"

@@ -180,7 +180,7 @@ class FsspecBackend:
 
 def _precondition_failed(e: BaseException) -> bool:
     text = f"{type(e).__name__} {e} {getattr(e, 'response', '')}".lower()
-    return "precondition" in text or "412" in text or "conditionalrequestconflict" in text or "409" in text
+    return "precondition" in text or "pre-condition" in text or "412" in text or "conditionalrequestconflict" in text or "409" in text
 
 
 class S3Backend(FsspecBackend):
@@ -240,16 +240,21 @@ class S3Backend(FsspecBackend):
 
 
 class GCSBackend(FsspecBackend):
-    """Google Cloud Storage: generation preconditions (0 = must not exist)."""
+    """Google Cloud Storage: generation preconditions (``ifGenerationMatch``; 0 = must not exist)."""
 
     atomic = True
 
+    def _bucket_key(self, name: str) -> tuple[str, str]:
+        bucket, _, key = self._p(name).partition("/")
+        return bucket, key
+
     def read_versioned(self, name: str) -> Versioned | None:
-        path = self._p(name)
+        """Metadata first, then the bytes of exactly that generation: data and token always agree."""
+        bucket, key = self._bucket_key(name)
         try:
-            self.fs.invalidate_cache(path)
-            info = self.fs.info(path)
-            data = self.fs.cat_file(path)
+            meta = self.fs.call("GET", "b/{}/o/{}", bucket, key, json_out=True)
+            generation = str(meta["generation"])
+            data = self.fs.call("GET", "b/{}/o/{}", bucket, key, alt="media", generation=generation)
         except FileNotFoundError:
             return None
         except Exception as e:
@@ -257,19 +262,44 @@ class GCSBackend(FsspecBackend):
             if isinstance(err, ObjectNotFound):
                 return None
             raise err from None
-        return Versioned(bytes(data), int(info["generation"]))
+        body = data[1] if isinstance(data, tuple) else data
+        return Versioned(bytes(body), generation)
 
-    def _put_if_generation(self, name: str, data: bytes, generation: int) -> bool:
+    def _upload_if(self, name: str, data: bytes, generation: str) -> bool:
+        """A multipart upload with a generation precondition (gcsfs's pipe_file cannot pass one)."""
+        import json
+        import secrets
+        import urllib.parse
+
+        bucket, key = self._bucket_key(name)
+        boundary = secrets.token_hex(16)
+        body = b"".join([
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+            json.dumps({"name": key}).encode(),
+            f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode(),
+            data,
+            f"\r\n--{boundary}--".encode(),
+        ])
         try:
-            self.fs.pipe_file(self._p(name), data, if_generation_match=generation)
-            return True
+            self.fs.call(
+                "POST",
+                f"{self.fs._location}/upload/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o",
+                uploadType="multipart",
+                ifGenerationMatch=generation,
+                headers={"Content-Type": f'multipart/related; boundary="{boundary}"'},
+                data=body,
+                json_out=True,
+            )
         except Exception as e:
-            if _precondition_failed(e):
+            if isinstance(e, FileExistsError) or _precondition_failed(e):
                 return False
             raise _translate(self.url, e) from None
+        finally:
+            self.fs.invalidate_cache(self._p(name))
+        return True
 
     def create(self, name: str, data: bytes) -> bool:
-        return self._put_if_generation(name, data, 0)
+        return self._upload_if(name, data, "0")
 
     def replace(self, name: str, data: bytes, token: Token) -> bool:
-        return self._put_if_generation(name, data, int(token))
+        return self._upload_if(name, data, str(token))
