@@ -74,6 +74,12 @@ class Outcome:
     commit: Timing = field(default_factory=Timing)
     export: Timing = field(default_factory=Timing)
 
+    def merge(self, other: Outcome) -> None:
+        """Add another run's samples (stored bytes and objects are deterministic: the last one wins)."""
+        self.stored, self.objects = other.stored, other.objects
+        self.commit.samples += other.commit.samples
+        self.export.samples += other.export.samples
+
 
 def commit_series(work: Path, dirs: list[Path], runs: int, export: bool = True) -> Outcome:
     """Commit checkpoint after checkpoint into a fresh repository; time = sum of the commits."""
@@ -169,17 +175,26 @@ def conclusion(
     spread_c, spread_e = max(c_times) / min(c_times), max(e_times) / min(e_times)
     fastest_c = sizes[c_times.index(min(c_times))]
     fastest_e = sizes[e_times.index(min(e_times))]
+    big_slow = (
+        gpt[hi].commit.median > 1.5 * gpt[cur].commit.median
+        or gpt[hi].export.median > 1.5 * gpt[cur].export.median
+    )
     parts.append(
         f"Local commit time of the GPT model ranges {min(c_times):.2f}–{max(c_times):.2f} s across sizes "
-        f"(fastest at {mib(fastest_c)}, 4 MiB {gpt[cur].commit.median:.2f} s) and export "
-        f"{min(e_times):.2f}–{max(e_times):.2f} s (fastest at {mib(fastest_e)}, 4 MiB "
-        f"{gpt[cur].export.median:.2f} s)"
+        f"(fastest at {mib(fastest_c)}, 4 MiB {gpt[cur].commit.median:.2f} s, {mib(hi)} "
+        f"{gpt[hi].commit.median:.2f} s) and export {min(e_times):.2f}–{max(e_times):.2f} s (fastest at "
+        f"{mib(fastest_e)}, 4 MiB {gpt[cur].export.median:.2f} s, {mib(hi)} {gpt[hi].export.median:.2f} s)"
         + (
             "; these spreads are within the noise of this shared machine, so locally the chunk size is a "
             "storage question, while each object also costs an inode and a rename here and a request on a "
             "remote store."
             if spread_c < 1.3 and spread_e < 1.3
-            else "."
+            else (
+                ": the largest chunks are the slowest (fewer, larger pieces to spread over the worker "
+                "threads), so big chunks do not buy local speed either."
+                if big_slow
+                else "."
+            )
         )
     )
     if rec == cur:
@@ -250,31 +265,39 @@ def main(argv: list[str] | None = None) -> int:
         cp_r(minilm_source_dir(), minilm_repo)
         uniq = {k: unique_bytes(v) for k, v in series.items()}
 
+        # Runs are the outer loop so that drift on a shared machine spreads over every setting.
         chunk: dict[str, dict[int, Outcome]] = {"vocab": {}, "full": {}, "gpt": {}}
-        for mib in CHUNK_SIZES_MIB:
-            size = mib * MIB
-            with patched(chunk=size):
-                chunk["vocab"][size] = commit_series(work, series["vocab"], runs)
-                chunk["full"][size] = commit_series(work, series["full"], runs)
-                chunk["gpt"][size] = commit_folder(gpt_repo, work, runs)
-            for k in chunk:
-                o = chunk[k][size]
+        for r in range(runs):
+            for mib in CHUNK_SIZES_MIB:
+                size = mib * MIB
+                with patched(chunk=size):
+                    one = {
+                        "vocab": commit_series(work, series["vocab"], 1),
+                        "full": commit_series(work, series["full"], 1),
+                        "gpt": commit_folder(gpt_repo, work, 1),
+                    }
+                for k, o in one.items():
+                    merged = chunk[k].setdefault(size, Outcome())
+                    merged.merge(o)
+                    print(
+                        f"  run {r + 1}: chunk {mib:>2} MiB {k:>5}: stored {fmt_bytes(o.stored)}, "
+                        f"{o.objects} objects, commit {o.commit.fmt()}, export {o.export.fmt()}",
+                        flush=True,
+                    )
+        inline: dict[int, tuple[Outcome, Outcome]] = {}
+        for r in range(max(runs, 5)):
+            for thr in INLINE_THRESHOLDS:
+                with patched(inline=thr):
+                    folder = commit_folder(minilm_repo, work, 1, export=False)
+                    if r == 0:
+                        inline[thr] = (Outcome(), commit_series(work, series["frozen"], 1, export=False))
+                inline[thr][0].merge(folder)
                 print(
-                    f"  chunk {mib:>2} MiB {k:>5}: stored {fmt_bytes(o.stored)}, {o.objects} objects, "
-                    f"commit {o.commit.fmt()}, export {o.export.fmt()}",
+                    f"  run {r + 1}: inline ≤ {thr} B: MiniLM {folder.objects} objects, "
+                    f"{fmt_bytes(folder.stored)}, commit {folder.commit.fmt()}; "
+                    f"frozen series {fmt_bytes(inline[thr][1].stored)}",
                     flush=True,
                 )
-        inline: dict[int, tuple[Outcome, Outcome]] = {}
-        for thr in INLINE_THRESHOLDS:
-            with patched(inline=thr):
-                folder = commit_folder(minilm_repo, work, max(runs, 3), export=False)
-                frozen = commit_series(work, series["frozen"], 1, export=False)
-            inline[thr] = (folder, frozen)
-            print(
-                f"  inline ≤ {thr} B: MiniLM {folder.objects} objects, {fmt_bytes(folder.stored)}, "
-                f"commit {folder.commit.fmt()}; frozen series {fmt_bytes(frozen.stored)}",
-                flush=True,
-            )
     finally:
         if not args.keep:
             rmtree(work)
@@ -320,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     for thr, (folder, frozen) in inline.items():
         rows.append(
             [
-                "0 (never)" if thr == 0 else fmt_bytes(thr) + (" (current)" if thr == 4096 else ""),
+                "0 (never)" if thr == 0 else f"{thr // 1024} KiB" + (" (current)" if thr == 4096 else ""),
                 str(folder.objects),
                 fmt_bytes(folder.stored),
                 folder.commit.fmt(),

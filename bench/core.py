@@ -130,6 +130,13 @@ def _warm_status(repo: Path, cfg: Cfg) -> int:
     return Repo(repo).status().hashed_files
 
 
+def paired(i: int, base: Callable[[], None], ours: Callable[[], None]) -> None:
+    """One sample of each side; the order alternates between runs so that neither always goes first
+    (each side's setup deletes and syncs what the other wrote, which can disturb what follows)."""
+    for fn in (base, ours) if i % 2 == 0 else (ours, base):
+        fn()
+
+
 def _slug(label: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")[:24]
 
@@ -174,12 +181,15 @@ def bench_commit(cfg: Cfg, res: Results, label: str, src: Path) -> Path:
 
     # 1. new weights into a fresh repository (durable) vs cp -r + sync (durable)
     ours, base = Timing(), Timing()
-    for _ in range(cfg.runs):
+
+    def base_new() -> None:
         rmtree(dst)
         read_all(src_files)
         sync()
         base.add(_timed_run(cp_r_cmd(src, dst, durable=True))[0])
         rmtree(dst)
+
+    def ours_new() -> None:
         rmtree(repo / ".mv")
         run(mv_cmd("init", repo))
         read_all(model_files(repo))
@@ -188,6 +198,9 @@ def bench_commit(cfg: Cfg, res: Results, label: str, src: Path) -> Path:
         if doc["hashed_bytes"] != size:
             raise BenchError(f"commit hashed {doc['hashed_bytes']} bytes, expected {size}")
         ours.add(secs)
+
+    for i in range(cfg.runs):
+        paired(i, base_new, ours_new)
     res.add(
         group,
         speed_row(f"{label}: commit new weights (`mv commit`, durable) vs `cp -r` + `sync`", ours, base, 1.0),
@@ -271,16 +284,23 @@ def bench_materialize(cfg: Cfg, res: Results, label: str, repo: Path, src: Path,
     # export HEAD (= src) into a new folder vs cp -r
     ours, base = Timing(), Timing()
     src_files = model_files(src)
-    for _ in range(cfg.runs):
+
+    def base_export() -> None:
         rmtree(dst)
         read_all(src_files)
         sync()
         base.add(_timed_run(cp_r_cmd(src, dst, durable=False))[0])
         rmtree(dst)
+
+    def ours_export() -> None:
+        rmtree(dst)
         warm_store(repo)
         sync()
         ours.add(_timed_run(mv_cmd("export", "HEAD", dst), repo)[0])
         rmtree(dst)
+
+    for i in range(cfg.runs):
+        paired(i, base_export, ours_export)
     res.add(group, speed_row(f"{label}: `mv export` vs `cp -r`", ours, base, 1.0))
 
     # checkout between two versions: every changed file is rewritten in full
@@ -300,21 +320,27 @@ def bench_materialize(cfg: Cfg, res: Results, label: str, repo: Path, src: Path,
 
     def one_checkout(i: int, settled: bool, ours: Timing, base: Timing) -> None:
         tag = "a" if i % 2 == 0 else "b"
-        dst.mkdir(parents=True, exist_ok=True)
-        read_all(dirs[tag] / rel for rel in changed)
-        sync()
-        base.add(_timed_run(cp_files_cmd([dirs[tag] / rel for rel in changed], dst))[0])
-        rmtree(dst)
-        if settled:
-            rehashed = _warm_status(co, cfg)
-            if rehashed:
-                res.note(f"{label}: warm status before checkout re-hashed {rehashed} files")
-        warm_store(co)
-        sync()
-        secs, doc = _mv_json(mv_cmd("checkout", tag, "--json"), co)
-        if doc["written"] != len(changed):
-            res.note(f"{label}: checkout {tag} wrote {doc['written']} files, expected {len(changed)}")
-        ours.add(secs)
+
+        def base_co() -> None:
+            dst.mkdir(parents=True, exist_ok=True)
+            read_all(dirs[tag] / rel for rel in changed)
+            sync()
+            base.add(_timed_run(cp_files_cmd([dirs[tag] / rel for rel in changed], dst))[0])
+            rmtree(dst)
+
+        def ours_co() -> None:
+            if settled:
+                rehashed = _warm_status(co, cfg)
+                if rehashed:
+                    res.note(f"{label}: warm status before checkout re-hashed {rehashed} files")
+            warm_store(co)
+            sync()
+            secs, doc = _mv_json(mv_cmd("checkout", tag, "--json"), co)
+            if doc["written"] != len(changed):
+                res.note(f"{label}: checkout {tag} wrote {doc['written']} files, expected {len(changed)}")
+            ours.add(secs)
+
+        paired(i, base_co, ours_co)
 
     ours, base = Timing(), Timing()
     for i in range(cfg.runs):
@@ -388,8 +414,8 @@ def bench_load(cfg: Cfg, res: Results, label: str, repo: Path, src: Path) -> Non
     if not cfg.quick:
         once("ours")  # warm the page cache for both sides
         once("theirs")
-    for _ in range(cfg.runs):
-        for mode in ("theirs", "ours"):
+    for i in range(cfg.runs):
+        for mode in ("theirs", "ours") if i % 2 == 0 else ("ours", "theirs"):
             load, total = once(mode)
             timings[mode][0].add(load)
             timings[mode][1].add(total)

@@ -86,13 +86,29 @@ def main() -> None:
     assert same_tree(export, ckpts[0]), "export is not byte-identical"
     print("✓ export of the pin is byte-for-byte identical to checkpoint 0")
 
-    import mvstore
     from safetensors.torch import load_file
+
+    import mvstore
 
     sd = mvstore.Repo(work).load_state_dict(pin)
     ref = load_file(ckpts[0] / "model.safetensors")
     assert sd.keys() == ref.keys() and all(sd[k].equal(ref[k]) and sd[k].dtype == ref[k].dtype for k in ref)
     print(f"✓ load_state_dict({pin[:12]}…) equals safetensors.load_file on the original ({len(sd)} tensors)")
+
+    # Release it: validate, sign with a fresh Ed25519 key, verify, promote, ship with checksums.
+    keys = root / "keys"  # outside the repository: a private key must never be committed
+    sh("validate", "v1.0.0", cwd=work)
+    sh("key", "gen", "--dir", str(keys), "--trust", "demo-releaser", cwd=work)
+    sh("tag", "-s", "--force", "--key", str(keys / "default.key"), "-m", "v1.0.0: base model", "v1.0.0", "HEAD~2", cwd=work)
+    sh("verify", "v1.0.0", cwd=work)
+    sh("stage", "v1.0.0", "candidate", "-m", "byte-exact checks passed", cwd=work)
+    sh("stage", "v1.0.0", "release", "-m", "validated and signed", cwd=work)
+    sh("stage", "-l", cwd=work)
+    sh("bump-suggest", "v1.0.0", "main", cwd=work)
+    release = root / "release-v1.0.0"
+    sh("export", "v1.0.0", str(release), "--manifest", cwd=work)
+    sh("verify-export", str(release), cwd=work)
+    print("✓ v1.0.0 is a signed, validated release; its export matches MANIFEST.sha256")
     print(f"\nDEMO OK — repository at {work}")
     if args.workdir is None and not os.environ.get("MV_DEMO_KEEP"):
         shutil.rmtree(root)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import codec
 from .codec import KIND_DATA, KIND_STRUCT
-from .errors import FileChanged, InvalidSafetensors
+from .errors import FileChanged, InvalidSafetensors, MvError
 from .formats import chunking
 from .formats.safetensors import Header, TensorInfo, parse_header, read_header_length
 from .ids import ObjectId, hash_bytes, hash_single_thread
@@ -55,8 +55,13 @@ def _pread_exact(fd: int, out: memoryview, offset: int, where: str) -> None:
 class Ingestor:
     """Hashes files into entries; with a writer it also stages every object they need."""
 
-    def __init__(self, writer: ObjectWriter | None, pool: Executor | None = None) -> None:
+    def __init__(
+        self, writer: ObjectWriter | None, pool: Executor | None = None, strict: bool | None = None
+    ) -> None:
         self.writer = writer
+        # Committing a broken .safetensors file is an error; merely looking at one (status, diff,
+        # checkout's safety check) hashes it as an opaque blob so it shows up as "modified".
+        self.strict = writer is not None if strict is None else strict
         self._own_pool = pool is None
         self._pool = pool
 
@@ -96,10 +101,9 @@ class Ingestor:
         fd = os.open(path, os.O_RDONLY)
         try:
             before = FileStat.of(os.fstat(fd))
-            if rel.lower().endswith(".safetensors"):
-                entry = self._safetensors(fd, before, rel)
-            elif rel.lower().endswith(".gguf"):
-                entry = self._gguf(fd, before, rel)
+            entry = self._structured(fd, before, rel)
+            if entry is not None:
+                pass
             elif before.size <= chunking.INLINE_FILE_BYTES:
                 data = os.pread(fd, before.size + 1, 0)
                 if len(data) != before.size:
@@ -121,6 +125,21 @@ class Ingestor:
                 f"{rel}: file changed while it was being committed; commit again when it is written"
             )
         return entry, before
+
+    def _structured(self, fd: int, st: FileStat, rel: str) -> TreeEntry | None:
+        """Tensor files split per tensor; None for other files, or (when not strict) broken ones."""
+        lower = rel.lower()
+        try:
+            if lower.endswith(".safetensors"):
+                return self._safetensors(fd, st, rel)
+            if lower.endswith(".gguf"):
+                return self._gguf(fd, st, rel)
+        except MvError as e:
+            # Committing a broken tensor file is an error; merely looking at one (status, diff,
+            # checkout's safety check) hashes it as an opaque blob, so it shows up as "modified".
+            if self.strict or isinstance(e, FileChanged):
+                raise
+        return None
 
     def _cdc(self, fd: int, st: FileStat, rel: str) -> TreeEntry:
         from pyfastcdc import FastCDC  # only large opaque files need it

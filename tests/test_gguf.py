@@ -175,7 +175,11 @@ def test_requantization_dedupes(repo: mvstore.Repo, work: Path) -> None:
     other = rng.standard_normal((512, 1024), dtype=np.float32)
     write_gguf(work / "m.gguf", {"a": (big, None), "b": (other, None)}, kvs={"general.file_type": 0})
     repo.commit("f32")
-    write_gguf(work / "m.gguf", {"a": (big, None), "b": (other.astype(np.float16), None)}, kvs={"general.file_type": 1})
+    write_gguf(
+        work / "m.gguf",
+        {"a": (big, None), "b": (other.astype(np.float16), None)},
+        kvs={"general.file_type": 1},
+    )
     res = run_mv("commit", "-m", "f16 b", "--json", cwd=work)
     import json
 
@@ -223,7 +227,9 @@ def test_property_roundtrip(tmp_path_factory: pytest.TempPathFactory, shapes, al
         else:
             tensors[f"t{i}"] = (quant_rows(rows, blocks, int(qtype), seed=i), int(qtype))
     p = write_gguf(
-        d / "p.gguf", tensors, kvs={"tokenizer.ggml.tokens": [f"t{j}" for j in range(n_tokens)] or ["x"]},
+        d / "p.gguf",
+        tensors,
+        kvs={"tokenizer.ggml.tokens": [f"t{j}" for j in range(n_tokens)] or ["x"]},
         alignment=alignment,
     )
     assert split_and_rebuild(p)[0] == p.read_bytes()
@@ -246,8 +252,11 @@ def kv_str(key: str, v: str) -> bytes:
 
 
 def info(name: str, dims: tuple[int, ...], ggml_type: int, offset: int) -> bytes:
-    return _s(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims) + struct.pack(
-        "<IQ", ggml_type, offset
+    return (
+        _s(name)
+        + struct.pack("<I", len(dims))
+        + b"".join(struct.pack("<Q", d) for d in dims)
+        + struct.pack("<IQ", ggml_type, offset)
     )
 
 
@@ -281,19 +290,31 @@ BAD = {
     "tensor count": (raw_gguf([], GOOD_INFOS, GOOD_DATA, n_tensors=1 << 40), "tensor count"),
     "kv count": (raw_gguf([], GOOD_INFOS, GOOD_DATA, n_kv=1 << 40), "key/value count"),
     "key length": (raw_gguf([struct.pack("<Q", 1 << 50) + b"k"], [], b""), "length"),
-    "string past end": (raw_gguf([_s("k") + struct.pack("<IQ", 8, 1 << 20) + b"abc"], [], b""), "out of range"),
+    "string past end": (
+        raw_gguf([_s("k") + struct.pack("<IQ", 8, 1 << 20) + b"abc"], [], b""),
+        "out of range",
+    ),
     "value type": (raw_gguf([_s("k") + struct.pack("<I", 99)], [], b""), "unknown value type 99"),
     "nested array": (raw_gguf([_s("k") + struct.pack("<IIQ", 9, 9, 1)], [], b""), "nested arrays"),
-    "array past end": (raw_gguf([_s("k") + struct.pack("<IIQ", 9, 6, 1 << 40)], [], b""), "runs past the end"),
+    "array past end": (
+        raw_gguf([_s("k") + struct.pack("<IIQ", 9, 6, 1 << 40)], [], b""),
+        "runs past the end",
+    ),
     "duplicate key": (raw_gguf([kv_u32("k", 1), kv_u32("k", 2)], [], b""), "duplicate key"),
     "alignment not power of 2": (raw_gguf([kv_u32("general.alignment", 24)], [], b""), "power of two"),
     "alignment type": (raw_gguf([kv_str("general.alignment", "32")], [], b""), "uint32"),
     "bad utf-8 key": (raw_gguf([_s(b"\xff\xfe") + struct.pack("<II", 4, 1)], [], b""), "UTF-8"),
-    "duplicate tensor": (raw_gguf([], [info("a", (8,), 0, 0), info("a", (8,), 0, 32)], GOOD_DATA), "duplicate tensor"),
+    "duplicate tensor": (
+        raw_gguf([], [info("a", (8,), 0, 0), info("a", (8,), 0, 32)], GOOD_DATA),
+        "duplicate tensor",
+    ),
     "rank 5": (raw_gguf([], [info("a", (1, 1, 1, 1, 8), 0, 0)], bytes(32)), "5 dimensions"),
     "unknown ggml type": (raw_gguf([], [info("a", (8,), 77, 0)], bytes(32)), "unknown ggml type 77"),
     "block multiple": (raw_gguf([], [info("a", (33,), 8, 0)], bytes(64)), "block size 32"),
-    "unaligned offset": (raw_gguf([], [info("a", (8,), 0, 0), info("b", (4,), 0, 40)], GOOD_DATA), "not a multiple"),
+    "unaligned offset": (
+        raw_gguf([], [info("a", (8,), 0, 0), info("b", (4,), 0, 40)], GOOD_DATA),
+        "not a multiple",
+    ),
     "overlap": (raw_gguf([], [info("a", (16,), 0, 0), info("b", (4,), 0, 32)], bytes(96)), "overlaps"),
     "gap": (raw_gguf([], [info("a", (8,), 0, 0), info("b", (4,), 0, 64)], bytes(96)), "gap of"),
     "data past end": (raw_gguf([], GOOD_INFOS, bytes(40)), "past the end of the file"),

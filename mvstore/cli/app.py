@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -46,8 +47,19 @@ def cli(ctx: click.Context, cwd: str | None) -> None:
     ctx.obj = Context(os.getcwd())
 
 
+def _finite(value: Any) -> Any:
+    """Strict JSON has no NaN/Infinity: non-finite numbers become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+    click.echo(json.dumps(_finite(value), indent=2, sort_keys=False, default=str, allow_nan=False))
 
 
 def human(n: int | float) -> str:
@@ -59,9 +71,27 @@ def human(n: int | float) -> str:
     return f"{n:.1f} TiB"
 
 
+@click.command("help")
+@click.argument("command", required=False)
+@click.pass_context
+def help_(ctx: click.Context, command: str | None) -> None:
+    """Show help for mv, or for COMMAND."""
+    parent = ctx.parent
+    assert parent is not None
+    if command is None:
+        click.echo(cli.get_help(parent))
+        return
+    sub = cli.get_command(parent, command)
+    if sub is None:
+        raise click.UsageError(f"no such command: {command}")
+    with click.Context(sub, info_name=command, parent=parent) as sub_ctx:
+        click.echo(sub.get_help(sub_ctx))
+
+
 def _register() -> None:
     from . import cmd_history, cmd_inspect, cmd_refs, cmd_release, cmd_remote, cmd_worktree
 
+    cli.add_command(help_)
     for mod in (cmd_worktree, cmd_history, cmd_refs, cmd_inspect, cmd_remote, cmd_release):
         for command in mod.COMMANDS:
             cli.add_command(command)
@@ -75,9 +105,13 @@ def _err(prog: str, msg: str) -> None:
 def run(args: list[str], prog: str) -> int:
     """Run the CLI; every failure is one line on stderr and an exit code, never a traceback."""
     _register()
-    try:
-        cli.main(args=args, prog_name=prog, standalone_mode=False)
+    if not args:  # a bare `mv`: show what it can do (click would print a one-line usage error)
+        with click.Context(cli, info_name=prog) as ctx:
+            click.echo(cli.get_help(ctx))
         return 0
+    try:
+        code = cli.main(args=args, prog_name=prog, standalone_mode=False)
+        return code if isinstance(code, int) else 0  # click returns an Exit's code here
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.exceptions.Abort:

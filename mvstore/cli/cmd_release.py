@@ -90,7 +90,9 @@ def stage(
             return
         for v in rows2:
             commit = v.commit.hex()[:12] if v.commit else "(no tag)"
-            click.echo(f"{v.version:<14} {v.stage:<11} {commit}  {_date(v.time)}" + (f"  {v.why}" if v.why else ""))
+            click.echo(
+                f"{v.version:<14} {v.stage:<11} {commit}  {_date(v.time)}" + (f"  {v.why}" if v.why else "")
+            )
         return
     res = stages.set_stage(repo, version, stage_name, why, force, validate=not no_validate)
     if as_json:
@@ -200,12 +202,16 @@ def validate(ctx: Context, rev: str, folder: bool, strict: bool, as_json: bool) 
 
 @click.command()
 @click.argument("rev")
-@click.option("--keyring", multiple=True, type=click.Path(dir_okay=False), help="File of trusted public keys.")
+@click.option(
+    "--keyring", multiple=True, type=click.Path(dir_okay=False), help="File of trusted public keys."
+)
 @click.option("--unsigned", is_flag=True, help="Accept any revision; check object hashes only.")
 @click.option("--history", is_flag=True, help="Also re-hash every ancestor commit's files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
-def verify(ctx: Context, rev: str, keyring: tuple[str, ...], unsigned: bool, history: bool, as_json: bool) -> None:
+def verify(
+    ctx: Context, rev: str, keyring: tuple[str, ...], unsigned: bool, history: bool, as_json: bool
+) -> None:
     """Check tag REV's Ed25519 signature against the trusted keys, then re-hash every object below it.
 
     Trusted keys come from [trusted-keys] in .mv/config (`mv key trust`), the file named by
@@ -231,7 +237,9 @@ def verify(ctx: Context, rev: str, keyring: tuple[str, ...], unsigned: bool, his
         return
     if res.signer:
         click.echo(f"Good signature on tag {res.tag} by {res.signer_name} ({res.signer[:24]}…)")
-    click.echo(f"{res.objects} objects ({human(res.bytes)} of data) below {res.commit.hex()[:12]} match their ids")
+    click.echo(
+        f"{res.objects} objects ({human(res.bytes)} of data) below {res.commit.hex()[:12]} match their ids"
+    )
 
 
 @click.command("verify-export")
@@ -277,7 +285,13 @@ def key() -> None:
     default=None,
     help="Where to write it (default $MV_KEY_DIR or ~/.config/mvstore/keys); never inside a repository.",
 )
-@click.option("--trust", "trust_as", metavar="NAME", default=None, help="Also trust the public key in this repo as NAME.")
+@click.option(
+    "--trust",
+    "trust_as",
+    metavar="NAME",
+    default=None,
+    help="Also trust the public key in this repo as NAME.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def key_gen(ctx: Context, name: str, directory: str | None, trust_as: str | None, as_json: bool) -> None:
@@ -339,14 +353,23 @@ def key_list(ctx: Context, keyring: tuple[str, ...], as_json: bool) -> None:
 @click.command()
 @click.argument("rev")
 @click.argument("path")
-@click.option("-o", "--output", "out", default=None, help="Name of the safetensors file (default: HF naming).")
+@click.option(
+    "-o", "--output", "out", default=None, help="Name of the safetensors file (default: HF naming)."
+)
 @click.option("-m", "--message", default=None, help="Commit message.")
 @click.option("--keep", is_flag=True, help="Keep the pickle in the tree next to the safetensors file.")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing file of the output name.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def convert(
-    ctx: Context, rev: str, path: str, out: str | None, message: str | None, keep: bool, force: bool, as_json: bool
+    ctx: Context,
+    rev: str,
+    path: str,
+    out: str | None,
+    message: str | None,
+    keep: bool,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Convert the pickle REV:PATH (pytorch_model.bin, .pt) to safetensors and commit it on HEAD.
 
@@ -368,7 +391,9 @@ def convert(
             }
         )
         return
-    click.echo(f"[{res.commit.hex()[:12]}] converted {res.source} → {res.dest}: {res.tensors} tensors, {human(res.bytes)}")
+    click.echo(
+        f"[{res.commit.hex()[:12]}] converted {res.source} → {res.dest}: {res.tensors} tensors, {human(res.bytes)}"
+    )
 
 
 COMMANDS = [stage, changelog, bump_suggest, validate, verify, verify_export, key, convert]

@@ -208,12 +208,16 @@ def _value(cur: _Cursor, vtype: int, key: str, in_array: bool = False) -> KVValu
         if etype in _SCALAR:
             size = _SCALAR[etype][1]
             if count * size > cur.remaining():
-                raise InvalidGGUF(f"{where}: array {key[:100]!r} of {count} items runs past the end of the file")
+                raise InvalidGGUF(
+                    f"{where}: array {key[:100]!r} of {count} items runs past the end of the file"
+                )
             cur.take(count * size, f"array {key!r}")
             return None
         if etype == _STRING:
             if count * 8 > cur.remaining():
-                raise InvalidGGUF(f"{where}: array {key[:100]!r} of {count} strings runs past the end of the file")
+                raise InvalidGGUF(
+                    f"{where}: array {key[:100]!r} of {count} strings runs past the end of the file"
+                )
             for _ in range(count):
                 cur.string(f"string in array {key!r}", cur.remaining())
             return None
@@ -223,7 +227,9 @@ def _value(cur: _Cursor, vtype: int, key: str, in_array: bool = False) -> KVValu
     raise InvalidGGUF(f"{where}: key {key[:100]!r}: unknown value type {vtype}")
 
 
-def parse_header(read_at: Callable[[int, int], bytes], file_size: int, where: str, available: int | None = None) -> GGUFHeader:
+def parse_header(
+    read_at: Callable[[int, int], bytes], file_size: int, where: str, available: int | None = None
+) -> GGUFHeader:
     """Validate a GGUF header; ``read_at(offset, n)`` reads the file (or the stored header bytes).
 
     ``available`` bounds how far the header may be read (the stored header's length when decoding
@@ -262,7 +268,9 @@ def parse_header(read_at: Callable[[int, int], bytes], file_size: int, where: st
             if vtype != _UINT32 or not isinstance(value, int):
                 raise InvalidGGUF(f"{where}: general.alignment must be a uint32")
             if value == 0 or value & (value - 1) or value > MAX_ALIGNMENT:
-                raise InvalidGGUF(f"{where}: general.alignment {value} is not a power of two ≤ {MAX_ALIGNMENT}")
+                raise InvalidGGUF(
+                    f"{where}: general.alignment {value} is not a power of two ≤ {MAX_ALIGNMENT}"
+                )
             alignment = value
         if value is not None:
             metadata.append((key, value))
@@ -284,7 +292,9 @@ def parse_header(read_at: Callable[[int, int], bytes], file_size: int, where: st
         offset = cur.u64(f"{label} offset")
         nbytes = ggml_nbytes(ggml_type, dims, f"{where}: {label}")
         if offset % alignment:
-            raise InvalidGGUF(f"{where}: {label} offset {offset} is not a multiple of the alignment {alignment}")
+            raise InvalidGGUF(
+                f"{where}: {label} offset {offset} is not a multiple of the alignment {alignment}"
+            )
         infos.append(GGUFTensorInfo(name, ggml_type, dims, offset, nbytes))
     data_start = -(-cur.pos // alignment) * alignment
     infos.sort(key=lambda t: (t.offset, t.end))

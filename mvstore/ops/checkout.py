@@ -105,6 +105,9 @@ def _apply(
     want = {e.path: e for e in target.entries if in_scope(e.path, scope)}
     have_base = {e.path: e for e in base.entries if in_scope(e.path, scope)}
     current, _ = worktree_entries(repo, scope)
+    for s in scope or ():
+        if not any(in_scope(p, [s]) for p in (*want, *have_base, *current)):
+            raise RevisionNotFound(f"{s}: no such file or folder in the revision or the work folder")
     to_write: list[TreeEntry] = []
     to_delete: list[str] = []
     conflicts: list[str] = []
@@ -127,36 +130,59 @@ def _apply(
         if not cur.same_content(entry):
             conflicts.append(path)
         to_delete.append(path)
+    # What stays after the deletions decides whether a file/folder swap is blocked by local data.
+    remaining = set(current) - set(to_delete)
+    for entry in to_write:
+        p = entry.path
+        parts = p.split("/")
+        if any("/".join(parts[:i]) in remaining for i in range(1, len(parts))):
+            conflicts.append(p)  # an untracked or modified file stands where a folder must go
+        elif (root / p).is_dir() and any(r.startswith(p + "/") for r in remaining):
+            conflicts.append(p)  # a folder with files we would not delete stands where a file must go
     if conflicts and not force:
-        shown = ", ".join(sorted(conflicts)[:5]) + (" …" if len(conflicts) > 5 else "")
+        shown = ", ".join(sorted(set(conflicts))[:5]) + (" …" if len(set(conflicts)) > 5 else "")
         raise DirtyWorktree(
             f"uncommitted changes would be overwritten: {shown} (commit them, or use --force)"
         )
     cache = StatCache(repo.stat_cache_path())
+    # Deletions first, so that a file can become a folder (and back) in one checkout.
+    for path in to_delete:
+        dest = _safe_dest(root, path)
+        try:
+            dest.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except IsADirectoryError:
+            shutil.rmtree(dest)
+        cache.forget(path)
+        _prune_empty_dirs(root, dest.parent)
     written_bytes = 0
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(default_workers()) as pool:
         for entry in to_write:
-            dest = _safe_dest(root, entry.path)
-            if dest.is_dir():
-                if not force:
-                    raise DirtyWorktree(f"{entry.path}: a folder is in the way (use --force)")
-                shutil.rmtree(dest)
+            dest = _safe_dest(root, entry.path)  # refuses a symlinked folder before anything moves
+            _clear_the_way(root, entry.path)
             started = now_ns()
             write_entry(repo, entry, dest, pool)
             cache.record(entry, FileStat.of(os.stat(dest)), started)
             written_bytes += entry.size
-    for path in to_delete:
-        dest = _safe_dest(root, path)
-        try:
-            dest.unlink()
-        except FileNotFoundError:
-            pass
-        cache.forget(path)
-        _prune_empty_dirs(root, dest.parent)
     cache.save()
     return len(to_write), len(to_delete), written_bytes
+
+
+def _clear_the_way(root: Path, rel: str) -> None:
+    """Remove a file standing where a parent folder must be, or a folder where the file must be
+    (only reached when the caller checked it holds nothing uncommitted, or with --force)."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        p = root.joinpath(*parts[:i])
+        if p.is_symlink() or p.is_file():
+            p.unlink()
+            break
+    dest = root / rel
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
 
 
 def _prune_empty_dirs(root: Path, d: Path) -> None:
@@ -178,9 +204,7 @@ class ExportResult:
     bytes: int
 
 
-def export(
-    repo: Repository, rev: str, dest: str | os.PathLike[str], manifest: bool = False
-) -> ExportResult:
+def export(repo: Repository, rev: str, dest: str | os.PathLike[str], manifest: bool = False) -> ExportResult:
     """Materialize ``rev`` into a new (or empty) folder; built beside it and renamed into place.
 
     With ``manifest``, a ``MANIFEST.sha256`` of the written files goes in too (before the rename,

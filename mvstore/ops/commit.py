@@ -125,6 +125,10 @@ def commit(
     cache = StatCache(repo.stat_cache_path())
     with repo.store.transaction() as txn, Ingestor(txn) as ing:
         snap = snapshot(repo, ing, cache, scope, store=True)
+        for s in scope or ():
+            known = (*snap.entries, *(e.path for e in parent_tree.entries))
+            if not any(p == s or p.startswith(s + "/") for p in known):
+                raise UsageError(f"{s}: matches no file in the folder or in HEAD")
         tree = merge_tree(parent_tree, snap, scope)
         cid = write_commit(repo, ing, tree, parent, message, meta, allow_empty)
     # The transaction's exit made every object durable; only now may a ref point at them.

@@ -98,8 +98,10 @@ def _manifest(repo: Repository, e: TreeEntry | None) -> SafetensorsManifest | No
         return repo.manifest(e.id)
     # A work-folder file that was never committed: rebuild its manifest in memory.
     capture = _StructCapture()
-    with Ingestor(capture) as ing:
+    with Ingestor(capture, strict=False) as ing:
         entry, _ = ing.ingest_file(repo.root / e.path, e.path)
+    if entry.kind != "safetensors":
+        return None
     raw = capture.objects.get(entry.id) if entry.id else None
     obj = codec.decode_object(raw, entry.path) if raw is not None else None
     return obj if isinstance(obj, SafetensorsManifest) else None

@@ -70,7 +70,9 @@ def log(
         if staged is not None:
             if oid not in staged:
                 continue
-            out.append(LogEntry(oid, c, tuple(names.get(oid, ())) + tuple(f"{stage}: {v}" for v in staged[oid])))
+            out.append(
+                LogEntry(oid, c, tuple(names.get(oid, ())) + tuple(f"{stage}: {v}" for v in staged[oid]))
+            )
             continue
         out.append(LogEntry(oid, c, tuple(names.get(oid, ()))))
     return out

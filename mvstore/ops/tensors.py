@@ -75,7 +75,8 @@ def numeric_change(repo: Repository, a: TensorEntry, b: TensorEntry) -> tuple[fl
     x, y = as_numpy(a, tensor_bytes(repo, a)), as_numpy(b, tensor_bytes(repo, b))
     if x is None or y is None or x.size == 0:
         return None, None
-    xf, yf = x.astype(np.float64).ravel(), y.astype(np.float64).ravel()
+    wide = np.complex128 if np.iscomplexobj(x) else np.float64
+    xf, yf = x.astype(wide).ravel(), y.astype(wide).ravel()
     d = yf - xf
     norm = float(np.linalg.norm(xf))
     rel = float(np.linalg.norm(d)) / norm if norm > 0 else (0.0 if not d.any() else float("inf"))

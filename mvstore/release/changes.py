@@ -72,13 +72,17 @@ def tensor_table(repo: Repository, tree: Tree) -> dict[tuple[str, str], TensorRe
         obj = repo.read_object(e.id)
         if isinstance(obj, SafetensorsManifest):
             for t in obj.tensors:
-                out[(g, t.name)] = TensorRef(g, e.path, t.name, t.dtype, t.shape, t.nbytes, t.content_key(), t)
+                out[(g, t.name)] = TensorRef(
+                    g, e.path, t.name, t.dtype, t.shape, t.nbytes, t.content_key(), t
+                )
         elif isinstance(obj, GGUFManifest):
             for gt in obj.tensors:
                 from ..formats.gguf import GGML_TYPES
 
                 dtype = GGML_TYPES[gt.ggml_type][0]
-                out[(g, gt.name)] = TensorRef(g, e.path, gt.name, dtype, gt.dims, gt.nbytes, gt.content_key(), None)
+                out[(g, gt.name)] = TensorRef(
+                    g, e.path, gt.name, dtype, gt.dims, gt.nbytes, gt.content_key(), None
+                )
     return out
 
 
@@ -185,7 +189,10 @@ def suggest(
         return t.file in adapter_files
 
     base = [t for t in tensors if not is_adapter(t)]
-    by = {st: [t for t in base if t.status == st] for st in ("added", "removed", "reshaped", "retyped", "changed")}
+    by = {
+        st: [t for t in base if t.status == st]
+        for st in ("added", "removed", "reshaped", "retyped", "changed")
+    }
     if by["added"]:
         s.add("major", f"{len(by['added'])} tensors added: {_names(by['added'])}")
     if by["removed"]:
@@ -194,7 +201,11 @@ def suggest(
         s.add("major", f"{len(by['reshaped'])} tensors changed shape: {_names(by['reshaped'])}")
     if by["retyped"]:
         level: Bump = "major" if dtype_major else "minor"
-        note = "" if dtype_major else " (quantization/precision change; counted as major only with --dtype-major)"
+        note = (
+            ""
+            if dtype_major
+            else " (quantization/precision change; counted as major only with --dtype-major)"
+        )
         s.add(level, f"{len(by['retyped'])} tensors changed dtype: {_names(by['retyped'])}{note}")
     if by["changed"]:
         s.add("minor", f"{len(by['changed'])} tensors changed values: {_names(by['changed'])}")
@@ -219,14 +230,21 @@ def suggest(
         what = f"{len(adapter)} adapter tensors" if adapter else "adapter files"
         s.add("patch", f"{what} changed")
     touched = {t.file for t in tensors}
-    relaid = [f for f in files if f.path in tensor_files and f.path not in touched and f.path not in adapter_files]
+    relaid = [
+        f for f in files if f.path in tensor_files and f.path not in touched and f.path not in adapter_files
+    ]
     if relaid:
         s.add("patch", "weight files rewritten without tensor changes (header metadata or sharding): "
               + ", ".join(f.path for f in relaid[:6]))  # fmt: skip
     handled = {f.path for f in tok + opaque + adapter_other} | tensor_files
     rest = [f for f in files if f.path not in handled]
     if rest:
-        s.add("patch", "config/metadata files changed: " + ", ".join(f.path for f in rest[:6]) + (" …" if len(rest) > 6 else ""))
+        s.add(
+            "patch",
+            "config/metadata files changed: "
+            + ", ".join(f.path for f in rest[:6])
+            + (" …" if len(rest) > 6 else ""),
+        )
     return s
 
 
@@ -268,7 +286,11 @@ def changelog(repo: Repository, old_rev: str, new_rev: str, dtype_major: bool = 
     cmp = compare(repo, old_rev, new_rev, dtype_major, numeric=True)
     ca, cb = repo.commit_object(cmp.old), repo.commit_object(cmp.new)
     ma, mb = ca.meta_dict(), cb.meta_dict()
-    meta = [(k, ma.get(k), mb.get(k)) for k in sorted(set(ma) | set(mb)) if ma.get(k) != mb.get(k) or (k in ma) != (k in mb)]
+    meta = [
+        (k, ma.get(k), mb.get(k))
+        for k in sorted(set(ma) | set(mb))
+        if ma.get(k) != mb.get(k) or (k in ma) != (k in mb)
+    ]
     ja, jb = _config(repo, repo.tree(ca.tree)), _config(repo, repo.tree(cb.tree))
     cfg = [(k, ja.get(k), jb.get(k)) for k in sorted(set(ja) | set(jb)) if ja.get(k) != jb.get(k)]
     return Changelog(old_rev, new_rev, cmp, commits_between(repo, cmp.old, cmp.new), meta, cfg)
@@ -284,7 +306,9 @@ def changelog_markdown(cl: Changelog) -> str:
     out.append(f"Suggested bump: **{c.suggestion.bump}**")
     out += [f"- {level}: {why}" for level, why in c.suggestion.reasons] + [""]
     out.append(f"## Commits ({len(cl.commits)})")
-    out += [f"- `{oid.hex()[:12]}` {(cm.message.splitlines() or [''])[0]} — {cm.author}" for oid, cm in cl.commits]
+    out += [
+        f"- `{oid.hex()[:12]}` {(cm.message.splitlines() or [''])[0]} — {cm.author}" for oid, cm in cl.commits
+    ]
     out += ["", f"## Tensors ({len(c.tensors)} changed)"]
     for t in c.tensors:
         shape = "x".join(map(str, t.shape)) or "scalar"
@@ -314,7 +338,13 @@ def changelog_json(cl: Changelog) -> dict[str, Any]:
         "suggested_bump": c.suggestion.bump,
         "reasons": [{"level": lv, "reason": why} for lv, why in c.suggestion.reasons],
         "commits": [
-            {"id": oid.hex(), "message": cm.message, "author": cm.author, "time": cm.time, "meta": cm.meta_dict()}
+            {
+                "id": oid.hex(),
+                "message": cm.message,
+                "author": cm.author,
+                "time": cm.time,
+                "meta": cm.meta_dict(),
+            }
             for oid, cm in cl.commits
         ],
         "tensors": [
@@ -331,7 +361,8 @@ def changelog_json(cl: Changelog) -> dict[str, Any]:
             for t in c.tensors
         ],
         "files": [
-            {"path": f.path, "status": f.status, "old_size": f.old_size, "new_size": f.new_size} for f in c.files
+            {"path": f.path, "status": f.status, "old_size": f.old_size, "new_size": f.new_size}
+            for f in c.files
         ],
         "meta": [{"key": k, "old": a, "new": b} for k, a, b in cl.meta_changes],
         "config": [{"key": k, "old": a, "new": b} for k, a, b in cl.config_changes],

@@ -89,7 +89,9 @@ def read_manifest(folder: Path) -> tuple[list[ManifestEntry], str | None]:
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
-        raise ChecksumMismatch(f"{folder}: no {MANIFEST_NAME} (export with 'mv export REV DEST --manifest')") from None
+        raise ChecksumMismatch(
+            f"{folder}: no {MANIFEST_NAME} (export with 'mv export REV DEST --manifest')"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ChecksumMismatch(f"{path}: cannot read it ({e})") from None
     sizes: dict[str, int] = {}

@@ -73,22 +73,37 @@ def load_state_dict(path: str | os.PathLike[str], where: str) -> dict[str, torch
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise UnsafePickle(f"{where}: refusing to load: it holds objects other than tensors ({_why(e)})") from None
-    except (RuntimeError, EOFError, ValueError, TypeError, AttributeError, KeyError, ImportError, OSError) as e:
+        raise UnsafePickle(
+            f"{where}: refusing to load: it holds objects other than tensors ({_why(e)})"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        ImportError,
+        OSError,
+    ) as e:
         raise UnsafePickle(f"{where}: not a loadable torch checkpoint ({_why(e)})") from None
     if not isinstance(obj, Mapping):
         raise UnsafePickle(f"{where}: holds a {type(obj).__name__}, not a dict of tensors; not converted")
     out: dict[str, torch.Tensor] = {}
     for k, v in obj.items():
         if not isinstance(k, str):
-            raise UnsafePickle(f"{where}: key {k!r} is not a string; only flat dicts of tensors are converted")
+            raise UnsafePickle(
+                f"{where}: key {k!r} is not a string; only flat dicts of tensors are converted"
+            )
         if not isinstance(v, torch.Tensor):
             raise UnsafePickle(
                 f"{where}: {k[:80]!r} holds a {type(v).__name__}, not a tensor; "
                 "only flat dicts of tensors are converted"
             )
         if v.layout != torch.strided or v.is_quantized:
-            raise UnsafePickle(f"{where}: {k[:80]!r} is a {v.layout} / quantized tensor; safetensors stores dense ones")
+            raise UnsafePickle(
+                f"{where}: {k[:80]!r} is a {v.layout} / quantized tensor; safetensors stores dense ones"
+            )
         out[k] = v
     if not out:
         raise UnsafePickle(f"{where}: holds no tensors")
@@ -107,9 +122,13 @@ def state_dict_items(sd: Mapping[str, torch.Tensor], where: str) -> Items:
         try:
             dtype = _torch_name(c.dtype)
         except UsageError:
-            raise UnsafePickle(f"{where}: {name[:80]!r} has dtype {c.dtype}, which safetensors cannot store") from None
+            raise UnsafePickle(
+                f"{where}: {name[:80]!r} has dtype {c.dtype}, which safetensors cannot store"
+            ) from None
         raw = c.reshape(-1).view(torch.uint8).numpy() if c.numel() else None
-        items.append((name, dtype, tuple(c.shape), memoryview(raw.data) if raw is not None else memoryview(b"")))
+        items.append(
+            (name, dtype, tuple(c.shape), memoryview(raw.data) if raw is not None else memoryview(b""))
+        )
     return items
 
 

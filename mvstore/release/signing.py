@@ -141,7 +141,9 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
         st = p.stat()
         data = p.read_bytes()
     except FileNotFoundError:
-        raise KeyFileError(f"{p}: no signing key there (create one with 'mv key gen', or pass --key)") from None
+        raise KeyFileError(
+            f"{p}: no signing key there (create one with 'mv key gen', or pass --key)"
+        ) from None
     except OSError as e:
         raise KeyFileError(f"{p}: cannot read the signing key ({e.strerror})") from None
     if st.st_mode & 0o077:
@@ -170,7 +172,9 @@ def signer_for(key_path: str | os.PathLike[str]) -> Any:
     pub = public_key_of(key)
 
     def sign(tag: Tag) -> Tag:
-        unsigned = Tag(tag.target, tag.target_type, tag.name, tag.tagger, tag.time, tag.tz_offset, tag.message)
+        unsigned = Tag(
+            tag.target, tag.target_type, tag.name, tag.tagger, tag.time, tag.tz_offset, tag.message
+        )
         sig = key.sign(tag_signing_bytes(unsigned))
         return Tag(
             unsigned.target,
@@ -314,7 +318,14 @@ def verify(
         raise SignatureError(f"{rev} does not name a commit")
     objects, nbytes = verify_closure(repo, commit, history)
     return VerifyResult(
-        rev, tag_name, oid if tag_name else None, commit, signer, signer_name, objects + bool(tag_name), nbytes
+        rev,
+        tag_name,
+        oid if tag_name else None,
+        commit,
+        signer,
+        signer_name,
+        objects + bool(tag_name),
+        nbytes,
     )
 
 

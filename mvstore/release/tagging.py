@@ -43,7 +43,9 @@ def tag_version(
         from .stages import record_retarget
 
         record_retarget(repo, name, old_commit, info.commit)
-    return TagResult(info, signer is not None, old_commit.hex() if old_commit and old_commit != info.commit else None)
+    return TagResult(
+        info, signer is not None, old_commit.hex() if old_commit and old_commit != info.commit else None
+    )
 
 
 def bump_tag(
@@ -61,7 +63,9 @@ def bump_tag(
     if level == "auto":
         top = highest(names)
         if top is None:
-            raise UsageError("--bump auto needs an earlier version to compare with; tag the first one by name")
+            raise UsageError(
+                "--bump auto needs an earlier version to compare with; tag the first one by name"
+            )
         from .changes import compare
 
         s = compare(repo, str(top), rev, dtype_major).suggestion

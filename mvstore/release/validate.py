@@ -256,15 +256,21 @@ def validate_source(src: Source, target: str) -> ValidationReport:
         c.add("error", "adapter-config-missing", None, "adapter weights without adapter_config.json")
 
     _check_indexes(c, indexes, present, tables)
-    indexed = {os.path.join(os.path.dirname(i), s) for i in indexes for s in _shards_of(c, i, quiet=True)}
+    indexed = {
+        os.path.join(os.path.dirname(i), s) for i in indexes for s in _shards_of(c, i, quiet=True).values()
+    }
     for p in st_files:
         if _SHARD.search(p) and p not in indexed:
             c.add("error", "shard-without-index", p, "a shard that no *.safetensors.index.json lists")
 
     has_tokenizer = any(os.path.basename(p) in TOKENIZER_FILES or p.endswith(".tiktoken") for p in paths)
-    gguf_tokenizer = any(any(k == "tokenizer.ggml.model" for k, _v in h.metadata) for h in gguf_headers.values())
+    gguf_tokenizer = any(
+        any(k == "tokenizer.ggml.model" for k, _v in h.metadata) for h in gguf_headers.values()
+    )
     if not has_tokenizer and not gguf_tokenizer and weights not in ("adapter", "none"):
-        c.add("warning", "tokenizer-missing", None, "no tokenizer (tokenizer.json, tokenizer.model, vocab.txt…)")
+        c.add(
+            "warning", "tokenizer-missing", None, "no tokenizer (tokenizer.json, tokenizer.model, vocab.txt…)"
+        )
     if "README.md" not in present:
         c.add("warning", "model-card-missing", None, "no model card (README.md)")
     for p in pickles:
@@ -320,11 +326,20 @@ def _check_indexes(
                     c.add("error", "index-duplicate-tensor", index,
                           f"tensor {name!r} is in both {owner[name]} and {s}")  # fmt: skip
                 owner.setdefault(name, s)
-        bad = [(n, s) for n, s in wm.items() if s not in missing and shards[s] in tables and n not in tables[shards[s]]]
+        bad = [
+            (n, s)
+            for n, s in wm.items()
+            if s not in missing and shards[s] in tables and n not in tables[shards[s]]
+        ]
         for n, s in bad[:20]:
             c.add("error", "index-missing-tensor", index, f"maps {n!r} to {s}, which has no such tensor")
         if len(bad) > 20:
-            c.add("error", "index-missing-tensor", index, f"…and {len(bad) - 20} more tensors missing from their shards")
+            c.add(
+                "error",
+                "index-missing-tensor",
+                index,
+                f"…and {len(bad) - 20} more tensors missing from their shards",
+            )
         unlisted = [n for n in owner if n not in wm]
         if unlisted:
             c.add("warning", "index-unlisted-tensor", index,

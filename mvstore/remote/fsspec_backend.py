@@ -180,7 +180,13 @@ class FsspecBackend:
 
 def _precondition_failed(e: BaseException) -> bool:
     text = f"{type(e).__name__} {e} {getattr(e, 'response', '')}".lower()
-    return "precondition" in text or "pre-condition" in text or "412" in text or "conditionalrequestconflict" in text or "409" in text
+    return (
+        "precondition" in text
+        or "pre-condition" in text
+        or "412" in text
+        or "conditionalrequestconflict" in text
+        or "409" in text
+    )
 
 
 class S3Backend(FsspecBackend):
@@ -273,13 +279,15 @@ class GCSBackend(FsspecBackend):
 
         bucket, key = self._bucket_key(name)
         boundary = secrets.token_hex(16)
-        body = b"".join([
-            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
-            json.dumps({"name": key}).encode(),
-            f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode(),
-            data,
-            f"\r\n--{boundary}--".encode(),
-        ])
+        body = b"".join(
+            [
+                f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+                json.dumps({"name": key}).encode(),
+                f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode(),
+                data,
+                f"\r\n--{boundary}--".encode(),
+            ]
+        )
         try:
             self.fs.call(
                 "POST",
