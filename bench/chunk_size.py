@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [
         machine,
         "",
-        f"Command: `python -m bench.chunk_size {' '.join(raw_argv)}`".rstrip()
+        f"Command: `{' '.join(['python -m bench.chunk_size', *raw_argv])}`"
         + f" — {time.perf_counter() - started:.0f} s; in-process `Repo.commit` (durable) and "
         f"`Repo.export` (warm store), {runs} run(s) each; commit time of a series = sum over its checkpoints.",
         "",

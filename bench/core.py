@@ -732,7 +732,7 @@ def render(cfg: Cfg, res: Results, started: float, argv: list[str], machine: str
     parts = [
         machine,
         "",
-        f"Command: `python -m bench.core {' '.join(argv)}`".rstrip()
+        f"Command: `{' '.join(['python -m bench.core', *argv])}`"
         + f" — {time.perf_counter() - started:.0f} s "
         f"in total, {cfg.runs} run(s) per figure. Targets met: {met} of {met + len(missed)}.",
     ]

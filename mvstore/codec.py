@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ ENVELOPE = struct.Struct("<4sBBHQ")  # magic, encoding, kind, params length, raw
 ENVELOPE_SIZE = ENVELOPE.size  # 16: keeps raw payloads 16-byte aligned for zero-copy loads
 
 ENCODING_RAW = 0
+ENCODING_XOR_DELTA = 3
 #: Encodings a reader must know. Only ``raw`` is written today; the others are reserved so that
 #: compression and deltas arrive without a format break (docs/format.md, "Encodings").
 ENCODING_NAMES = {0: "raw", 1: "zstd", 2: "zstd-planes", 3: "xor-delta"}
@@ -98,14 +99,41 @@ def parse_envelope(head: bytes, what: str) -> Envelope:
     return Envelope(encoding, kind, bytes(head[ENVELOPE_SIZE : ENVELOPE_SIZE + plen]), raw_size)
 
 
-def decode_payload(env: Envelope, payload: bytes | memoryview, what: str) -> bytes | memoryview:
-    """Turn an encoded payload back into raw bytes (a no-op view for ``raw``)."""
+def delta_base(env: Envelope, what: str) -> tuple[ObjectId, int] | None:
+    """(base id, chain depth) of an ``xor-delta`` object; None for every other encoding."""
+    if env.encoding != ENCODING_XOR_DELTA:
+        return None
+    from .encoding import MAX_DELTA_DEPTH
+
+    params = unpack(env.params, what) if env.params else {}
+    if not isinstance(params, dict) or set(params) != {"base", "w", "d"}:
+        raise CorruptObject(f"object {what}: bad delta parameters")
+    base, depth = params["base"], params["d"]
+    if not isinstance(base, bytes) or len(base) != ID_BYTES or type(depth) is not int or not 1 <= depth <= MAX_DELTA_DEPTH:
+        raise CorruptObject(f"object {what}: bad delta base or depth")
+    return ObjectId(base), depth
+
+
+def decode_payload(
+    env: Envelope, payload: bytes | memoryview, what: str, base_reader: Callable[[ObjectId, int], bytes] | None = None
+) -> bytes | memoryview:
+    """Turn an encoded payload back into raw bytes (a no-op view for ``raw``).
+
+    ``base_reader(id, max_depth)`` returns the verified raw bytes of a delta's base object.
+    """
     if env.encoding == ENCODING_RAW:
         if len(payload) != env.raw_size:
             raise CorruptObject(f"object {what}: payload is {len(payload)} bytes, header says {env.raw_size}")
         return payload
-    from .encoding import decompress
+    from .encoding import decompress, undo_xor_delta
 
+    if env.encoding == ENCODING_XOR_DELTA:
+        found = delta_base(env, what)
+        assert found is not None
+        if base_reader is None:
+            raise CorruptObject(f"object {what}: a delta, but no base can be read here")
+        base_id, depth = found
+        return undo_xor_delta(unpack(env.params, what), payload, env.raw_size, base_reader(base_id, depth - 1), what)
     params = unpack(env.params, what) if env.params else {}
     if not isinstance(params, dict):
         raise CorruptObject(f"object {what}: encoding parameters must be a map")

@@ -16,6 +16,9 @@ from .errors import CorruptObject
 ENCODING_RAW = 0
 ENCODING_ZSTD = 1
 ENCODING_ZSTD_PLANES = 2
+ENCODING_XOR_DELTA = 3
+#: Readers follow delta chains at most this deep (``mv repack`` writes much shorter ones).
+MAX_DELTA_DEPTH = 16
 ZSTD_LEVEL = 1
 MAX_RAW_SIZE = 1 << 30  # no object is larger: chunks ≤ 4 MiB, headers ≤ 100 MB
 
@@ -37,6 +40,36 @@ def compress(raw: bytes | memoryview, width: int = 1) -> tuple[int, dict[str, An
         planes = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width).T.copy()
         return ENCODING_ZSTD_PLANES, {"w": width}, z.compress(planes.data)
     return ENCODING_ZSTD, {}, z.compress(raw)
+
+
+def xor_delta(raw: bytes | memoryview, base: bytes | memoryview, width: int) -> bytes:
+    """zstd over the byte planes of ``raw XOR base``: a fine-tune flips few high bits."""
+    import numpy as np
+
+    x = np.bitwise_xor(np.frombuffer(raw, dtype=np.uint8), np.frombuffer(base, dtype=np.uint8))
+    if width > 1 and len(x) % width == 0:
+        x = x.reshape(-1, width).T.copy()
+    out: bytes = _zstd().ZstdCompressor(level=ZSTD_LEVEL).compress(x.data)
+    return out
+
+
+def undo_xor_delta(params: dict[str, Any], payload: bytes | memoryview, raw_size: int, base: bytes, what: str) -> bytes:
+    import numpy as np
+
+    w = params.get("w")
+    if type(w) is not int or not 1 <= w <= 16 or len(base) != raw_size:
+        raise CorruptObject(f"object {what}: bad delta parameters or base size")
+    zstandard = _zstd()
+    try:
+        x = zstandard.ZstdDecompressor().decompress(bytes(payload), max_output_size=raw_size)
+    except zstandard.ZstdError as e:
+        raise CorruptObject(f"object {what}: delta payload does not decode ({e})") from None
+    if len(x) != raw_size:
+        raise CorruptObject(f"object {what}: delta decodes to {len(x)} bytes, header says {raw_size}")
+    arr = np.frombuffer(x, dtype=np.uint8)
+    if w > 1 and raw_size % w == 0:
+        arr = arr.reshape(w, -1).T.reshape(-1)
+    return np.bitwise_xor(arr, np.frombuffer(base, dtype=np.uint8)).tobytes()
 
 
 def decompress(

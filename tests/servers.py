@@ -122,7 +122,10 @@ class ServerStartError(RuntimeError):
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: SIGTERM the server if the test process dies without tearing down (e.g. SIGKILL)."""
+    """Linux: SIGTERM the server if the test process dies without tearing down (e.g. SIGKILL).
+
+    The signal comes when the *thread* that started the server ends: start servers from the main
+    thread (pytest and pytest-xdist run fixtures there), not from a short-lived worker thread."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -223,6 +226,38 @@ def http_answers(url: str, timeout: float = 2.0) -> bool:
         return True
 
 
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(ip, port) of every TCP socket process ``pid`` listens on (Linux /proc; empty elsewhere)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    out = set()
+    for table, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] != "0A" or f[9] not in inodes:  # 0A: LISTEN
+                continue
+            hexip, hexport = f[1].split(":")
+            raw = bytes.fromhex(hexip)
+            if v6:
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                ip = socket.inet_ntop(socket.AF_INET6, raw)
+            else:
+                ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
+            out.add((ip, int(hexport, 16)))
+    return out
+
+
 def _port_in_use(log: str) -> bool:
     return "address already in use" in log.lower()
 
@@ -265,6 +300,7 @@ class S3Server:
     checks_credentials: bool
     log_path: Path
     startup_seconds: float
+    pid: int | None = None
     _session: Any = dataclasses.field(default=None, repr=False, compare=False)
     _admin: Any = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -349,6 +385,7 @@ def start_moto(workdir: Path, timeout: float = 30.0) -> Iterator[S3Server]:
         checks_credentials=False,
         log_path=proc.log_path,
         startup_seconds=secs,
+        pid=proc.proc.pid,
     )
     try:
         yield server
@@ -444,12 +481,24 @@ def start_seaweed(workdir: Path, timeout: float = 60.0) -> Iterator[S3Server]:
     key, secret = "mvstore-test-key", "mvstore-test-secret"
     workdir.mkdir(parents=True, exist_ok=True)
 
+    made: list[tuple[Path, dict[str, int]]] = []
+
+    def cleanup() -> None:
+        for datadir, ports in made:
+            # gRPC unix sockets always go to /tmp/seaweedfs-<component>-<port>.sock; remove ours.
+            for port in ports.values():
+                for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                    with contextlib.suppress(OSError):
+                        sock.unlink()
+            shutil.rmtree(datadir, ignore_errors=True)
+
     def make():
         # Data under /tmp, not under pytest's (possibly long) basetemp: unix socket paths <= 107 bytes.
         datadir = Path(tempfile.mkdtemp(prefix="mv-weed-"))
         picked = free_ports(len(_WEED_PORT_FLAGS) - 2)
         picked += free_port_pair(10000, exclude=picked)
         ports = dict(zip(_WEED_PORT_FLAGS, picked, strict=True))
+        made.append((datadir, ports))
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_"))},
             **GUARD_ENV,
@@ -460,11 +509,14 @@ def start_seaweed(workdir: Path, timeout: float = 60.0) -> Iterator[S3Server]:
             "weed mini", weed_mini_argv(exe, datadir, ports), log_path=workdir / f"{datadir.name}.log", cwd=datadir, env=env
         )
         proc.ports = ports  # type: ignore[attr-defined]
-        proc.datadir = datadir  # type: ignore[attr-defined]
         endpoint = f"http://{HOST}:{ports['s3.port']}"
         return proc, lambda: http_answers(endpoint + "/") and _s3_write_probe(endpoint, key, secret)
 
-    proc, secs = _start_with_retries(make, timeout)
+    try:
+        proc, secs = _start_with_retries(make, timeout)
+    except BaseException:
+        cleanup()
+        raise
     server = S3Server(
         kind="seaweedfs",
         endpoint_url=f"http://{HOST}:{proc.ports['s3.port']}",
@@ -474,17 +526,13 @@ def start_seaweed(workdir: Path, timeout: float = 60.0) -> Iterator[S3Server]:
         checks_credentials=True,
         log_path=proc.log_path,
         startup_seconds=secs,
+        pid=proc.proc.pid,
     )
     try:
         yield server
     finally:
         proc.stop()
-        # gRPC unix sockets always go to /tmp/seaweedfs-<component>-<port>.sock; remove ours.
-        for port in proc.ports.values():
-            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
-                with contextlib.suppress(OSError):
-                    sock.unlink()
-        shutil.rmtree(proc.datadir, ignore_errors=True)
+        cleanup()
 
 
 # --- GCS ---------------------------------------------------------------------------------------------
@@ -498,6 +546,7 @@ class GCSServer:
     log_path: Path
     startup_seconds: float
     kind: str = "fake-gcs-server"
+    pid: int | None = None
     _admin: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -566,7 +615,7 @@ def start_fake_gcs(workdir: Path, timeout: float = 30.0) -> Iterator[GCSServer]:
 
     proc, secs = _start_with_retries(make, timeout)
     try:
-        yield GCSServer(endpoint_url=proc.url, log_path=proc.log_path, startup_seconds=secs)
+        yield GCSServer(endpoint_url=proc.url, log_path=proc.log_path, startup_seconds=secs, pid=proc.proc.pid)
     finally:
         proc.stop()
 
@@ -608,7 +657,7 @@ if pytest is not None:
         yield from _serve(start_fake_gcs, tmp_path_factory, "fake-gcs")
 
 
-# --- conditional writes (also used by the spawned race workers: keep them module-level) -------------
+# --- conditional writes (also run in the race worker processes: keep them module-level) -------------
 
 
 def _is_gcs(fs: Any) -> bool:

@@ -272,8 +272,9 @@ def raw_gguf(
     alignment: int = 32,
     tail: bytes = b"",
 ) -> bytes:
-    head = magic + struct.pack("<IQQ", version, len(infos) if n_tensors is None else n_tensors,
-                               len(kvs) if n_kv is None else n_kv)  # fmt: skip
+    head = magic + struct.pack(
+        "<IQQ", version, len(infos) if n_tensors is None else n_tensors, len(kvs) if n_kv is None else n_kv
+    )
     body = head + b"".join(kvs) + b"".join(infos)
     body += b"\0" * (-len(body) % alignment)
     return body + data + tail

@@ -24,8 +24,14 @@ from mvstore.release.semver import next_version, parse_version, version_sort_key
 NEW_COMMANDS = ["stage", "changelog", "bump-suggest", "validate", "verify", "verify-export", "key", "convert"]
 
 
-def model(work: Path, tensors: dict | None = None, *, config: dict | str | None = None, tokenizer: bool = True,
-          readme: bool = True) -> Path:  # fmt: skip
+def model(
+    work: Path,
+    tensors: dict | None = None,
+    *,
+    config: dict | str | None = None,
+    tokenizer: bool = True,
+    readme: bool = True,
+) -> Path:
     """A small HF-style folder: config.json, model.safetensors, tokenizer, README."""
     g = torch.Generator().manual_seed(0)
     tensors = (
@@ -67,15 +73,45 @@ def test_every_command_has_help(tmp_path: Path) -> None:
 
 
 def test_semver_parse_and_precedence() -> None:
-    for ok in ("v1.2.0", "1.2.0", "v0.0.0", "v10.20.30", "v1.0.0-rc.1", "v1.0.0-alpha-a.b-c", "v1.0.0+build.5",
-               "v1.0.0-0.3.7+exp.sha.5114f85"):  # fmt: skip
+    for ok in (
+        "v1.2.0",
+        "1.2.0",
+        "v0.0.0",
+        "v10.20.30",
+        "v1.0.0-rc.1",
+        "v1.0.0-alpha-a.b-c",
+        "v1.0.0+build.5",
+        "v1.0.0-0.3.7+exp.sha.5114f85",
+    ):
         assert str(parse_version(ok)) == ok
-    for bad in ("v1", "v1.2", "v1.2.3.4", "v01.2.3", "v1.02.3", "v1.2.3-", "v1.2.3-01", "v1.2.3+", "v1.2.3-a..b",
-                "1.2.x", "v-1.2.3"):  # fmt: skip
+    for bad in (
+        "v1",
+        "v1.2",
+        "v1.2.3.4",
+        "v01.2.3",
+        "v1.02.3",
+        "v1.2.3-",
+        "v1.2.3-01",
+        "v1.2.3+",
+        "v1.2.3-a..b",
+        "1.2.x",
+        "v-1.2.3",
+    ):
         with pytest.raises(InvalidVersion):
             parse_version(bad)
-    spec = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-            "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0"]  # fmt: skip
+    spec = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.1",
+        "1.1.0",
+        "2.0.0",
+    ]
     assert sorted(reversed(spec), key=version_sort_key) == spec
     assert sorted(["best", "v2.0.0", "v1.10.0", "v1.9.0"], key=version_sort_key) == [
         "v1.9.0",
@@ -293,8 +329,10 @@ def test_sharding_change_is_not_a_tensor_change(work: Path) -> None:
     (work / "model.safetensors").unlink()
     save_st(work / "model-00001-of-00002.safetensors", {"emb": sd["emb"]})
     save_st(work / "model-00002-of-00002.safetensors", {"b": sd["b"]})
-    index = {"metadata": {"total_size": 32 * 16 * 4 + 16 * 4},
-             "weight_map": {"emb": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}  # fmt: skip
+    index = {
+        "metadata": {"total_size": 32 * 16 * 4 + 16 * 4},
+        "weight_map": {"emb": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"},
+    }
     (work / "model.safetensors.index.json").write_text(json.dumps(index))
     repo.commit("sharded")
     assert repo.suggest_bump("HEAD~1").bump == "patch"
@@ -359,8 +397,12 @@ def test_validate_sharded_index_errors(work: Path) -> None:
     (work / "README.md").write_text("x")
     save_st(work / "model-00001-of-00002.safetensors", {"a": torch.ones(4), "extra": torch.ones(2)})
     save_st(work / "model-00002-of-00002.safetensors", {"b": torch.ones(4)})
-    wm = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors",
-          "ghost": "model-00002-of-00002.safetensors", "c": "model-00003-of-00003.safetensors"}  # fmt: skip
+    wm = {
+        "a": "model-00001-of-00002.safetensors",
+        "b": "model-00002-of-00002.safetensors",
+        "ghost": "model-00002-of-00002.safetensors",
+        "c": "model-00003-of-00003.safetensors",
+    }
     (work / "model.safetensors.index.json").write_text(
         json.dumps({"metadata": {"total_size": 1}, "weight_map": wm})
     )
@@ -518,8 +560,12 @@ def test_convert_commits_safetensors(pickled: Path) -> None:
     out = json.loads(run_mv("convert", "HEAD", "pytorch_model.bin", "--json", cwd=pickled).stdout)
     assert out["dest"] == "model.safetensors" and out["tensors"] == 3
     repo = mvstore.Repo(pickled)
-    files = {e.path: e.kind for e in repo.repository.tree(repo.repository.commit_object(
-        repo.repository.peel(repo.repository.refs.head().id)).tree).entries}  # type: ignore[arg-type]  # fmt: skip
+    files = {
+        e.path: e.kind
+        for e in repo.repository.tree(
+            repo.repository.commit_object(repo.repository.peel(repo.repository.refs.head().id)).tree
+        ).entries
+    }  # type: ignore[arg-type]
     assert files.get("model.safetensors") == "safetensors" and "pytorch_model.bin" not in files
     assert (pickled / "model.safetensors").exists() and not (pickled / "pytorch_model.bin").exists()
     assert repo.status().clean

@@ -78,6 +78,16 @@ def test_fixture_shape(kind: str, request: pytest.FixtureRequest) -> None:
     assert server.startup_seconds < 30
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("kind", KINDS)
+def test_servers_listen_on_loopback_only(kind: str, request: pytest.FixtureRequest) -> None:
+    server = request.getfixturevalue(FIXTURE[kind])
+    addrs = servers.listening_addresses(server.pid)
+    port = int(server.endpoint_url.rsplit(":", 1)[1])
+    assert ("127.0.0.1", port) in addrs
+    assert {ip for ip, _ in addrs} == {"127.0.0.1"}, addrs
+
+
 def test_free_ports_distinct() -> None:
     ports = servers.free_ports(12)
     assert len(set(ports)) == 12 and all(1024 < p < 65536 for p in ports)
@@ -454,7 +464,7 @@ def test_unreachable_s3() -> None:
         t0 = time.monotonic()
         with pytest.raises(botocore.exceptions.EndpointConnectionError) as ei:
             call()
-        assert time.monotonic() - t0 < 5
+        assert time.monotonic() - t0 < 10  # one attempt: well under a second when idle
         assert not isinstance(ei.value, OSError)
         assert servers.classify_error(ei.value) == "unreachable"
 

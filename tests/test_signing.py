@@ -103,8 +103,15 @@ def test_untrusted_key(released: Path, keys: Path, tmp_path: Path) -> None:
 
 def test_tampered_chunk_under_signed_tag(released: Path) -> None:
     repo = mvstore.Repo(released)
-    m = repo.repository.manifest(repo.repository.tree(repo.repository.commit_object(
-        repo.repository.peel(repo.repository.refs.read("refs/tags/v1.0.0"))).tree).by_path()["model.safetensors"].id)  # type: ignore[arg-type]  # fmt: skip
+    m = repo.repository.manifest(
+        repo.repository.tree(
+            repo.repository.commit_object(
+                repo.repository.peel(repo.repository.refs.read("refs/tags/v1.0.0"))
+            ).tree
+        )
+        .by_path()["model.safetensors"]
+        .id
+    )  # type: ignore[arg-type]
     chunk = next(t.chunks[0].id for t in m.tensors if t.chunks)
     path = repo.repository.store.path(chunk)
     os.chmod(path, 0o644)

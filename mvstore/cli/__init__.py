@@ -33,6 +33,7 @@ COMMANDS = frozenset(
         "fetch",
         "pull",
         "clone",
+        "repack",
         "stage",
         "changelog",
         "bump-suggest",

@@ -89,10 +89,10 @@ def help_(ctx: click.Context, command: str | None) -> None:
 
 
 def _register() -> None:
-    from . import cmd_history, cmd_inspect, cmd_refs, cmd_release, cmd_remote, cmd_worktree
+    from . import cmd_history, cmd_inspect, cmd_refs, cmd_release, cmd_remote, cmd_storage, cmd_worktree
 
     cli.add_command(help_)
-    for mod in (cmd_worktree, cmd_history, cmd_refs, cmd_inspect, cmd_remote, cmd_release):
+    for mod in (cmd_worktree, cmd_history, cmd_refs, cmd_inspect, cmd_remote, cmd_release, cmd_storage):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

@@ -234,8 +234,11 @@ def suggest(
         f for f in files if f.path in tensor_files and f.path not in touched and f.path not in adapter_files
     ]
     if relaid:
-        s.add("patch", "weight files rewritten without tensor changes (header metadata or sharding): "
-              + ", ".join(f.path for f in relaid[:6]))  # fmt: skip
+        s.add(
+            "patch",
+            "weight files rewritten without tensor changes (header metadata or sharding): "
+            + ", ".join(f.path for f in relaid[:6]),
+        )
     handled = {f.path for f in tok + opaque + adapter_other} | tensor_files
     rest = [f for f in files if f.path not in handled]
     if rest:

@@ -234,8 +234,13 @@ def validate_source(src: Source, target: str) -> ValidationReport:
     elif adapters:
         weights = "adapter"
     if weights == "none":
-        c.add("error", "weights-missing", None, "no weights found (model.safetensors, shards + index, "
-              "adapter_model.safetensors, a .gguf file or pytorch_model.bin)")  # fmt: skip
+        c.add(
+            "error",
+            "weights-missing",
+            None,
+            "no weights found (model.safetensors, shards + index, "
+            "adapter_model.safetensors, a .gguf file or pytorch_model.bin)",
+        )
 
     # config.json: required by every transformers loader; adapters and GGUF carry their own.
     only_gguf = bool(gguf_files) and not any(p not in gguf_files for p in full)
@@ -248,8 +253,12 @@ def validate_source(src: Source, target: str) -> ValidationReport:
                     isinstance(a, str) and _GENERATIVE.search(a) for a in archs
                 )
                 if generative and "generation_config.json" not in present:
-                    c.add("warning", "generation-config-missing", None,
-                          "generation_config.json is missing (generation defaults will be guessed)")  # fmt: skip
+                    c.add(
+                        "warning",
+                        "generation-config-missing",
+                        None,
+                        "generation_config.json is missing (generation defaults will be guessed)",
+                    )
     if "config.json" not in present and full and not only_gguf:
         c.add("error", "config-missing", None, "config.json is missing")
     if adapters and "adapter_config.json" not in present:
@@ -274,8 +283,12 @@ def validate_source(src: Source, target: str) -> ValidationReport:
     if "README.md" not in present:
         c.add("warning", "model-card-missing", None, "no model card (README.md)")
     for p in pickles:
-        c.add("warning", "pickle-weights", p,
-              f"pickled weights can run code when loaded; convert them with 'mv convert REV {p}'")  # fmt: skip
+        c.add(
+            "warning",
+            "pickle-weights",
+            p,
+            f"pickled weights can run code when loaded; convert them with 'mv convert REV {p}'",
+        )
     return ValidationReport(target, weights, tuple(c.findings))
 
 
@@ -323,8 +336,12 @@ def _check_indexes(
         for s, full in shards.items():
             for name in tables.get(full, {}):
                 if name in owner:
-                    c.add("error", "index-duplicate-tensor", index,
-                          f"tensor {name!r} is in both {owner[name]} and {s}")  # fmt: skip
+                    c.add(
+                        "error",
+                        "index-duplicate-tensor",
+                        index,
+                        f"tensor {name!r} is in both {owner[name]} and {s}",
+                    )
                 owner.setdefault(name, s)
         bad = [
             (n, s)
@@ -342,16 +359,24 @@ def _check_indexes(
             )
         unlisted = [n for n in owner if n not in wm]
         if unlisted:
-            c.add("warning", "index-unlisted-tensor", index,
-                  f"{len(unlisted)} tensors in the shards are not in weight_map (e.g. {unlisted[0]!r})")  # fmt: skip
+            c.add(
+                "warning",
+                "index-unlisted-tensor",
+                index,
+                f"{len(unlisted)} tensors in the shards are not in weight_map (e.g. {unlisted[0]!r})",
+            )
         doc = json.loads(c.src.read(index))
         meta = doc.get("metadata") if isinstance(doc, dict) else None
         total = meta.get("total_size") if isinstance(meta, dict) else None
         if isinstance(total, int) and not missing and all(full in tables for full in shards.values()):
             actual = sum(tables[shards[s]][n][2] for n, s in wm.items() if n in tables[shards[s]])
             if actual != total:
-                c.add("warning", "index-total-size", index,
-                      f"metadata.total_size is {total}, the indexed tensors hold {actual} bytes")  # fmt: skip
+                c.add(
+                    "warning",
+                    "index-total-size",
+                    index,
+                    f"metadata.total_size is {total}, the indexed tensors hold {actual} bytes",
+                )
 
 
 def validate_rev(repo: Repository, rev: str = "HEAD") -> ValidationReport:
