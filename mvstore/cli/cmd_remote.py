@@ -20,17 +20,18 @@ class Progress:
         self.last = 0.0
         self.shown = False
 
-    def __call__(self, phase: str, objects: int, nbytes: int) -> None:
+    def __call__(self, phase: str, objects: int, nbytes: int, total: int | None = None) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
         if now - self.last < 0.1:
             return
         self.last = now
-        rate = nbytes / max(now - self.t0, 1e-6)
-        sys.stderr.write(
-            f"\r{phase}: {objects} objects, {human(nbytes)} ({human(rate)}/s, {now - self.t0:.0f}s)   "
-        )
+        elapsed = now - self.t0
+        rate = nbytes / max(elapsed, 1e-6)
+        count = f"{objects}/{total}" if total else f"{objects}"
+        eta = f", ETA {elapsed * (total / objects - 1):.0f}s" if total and objects else ""
+        sys.stderr.write(f"\r{phase}: {count} objects, {human(nbytes)} ({human(rate)}/s, {elapsed:.0f}s{eta})   ")
         sys.stderr.flush()
         self.shown = True
 

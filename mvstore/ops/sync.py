@@ -28,7 +28,7 @@ from ..remote.layout import LOOSE_MIN_BYTES, RemoteLayout, is_full_hex
 from ..repo import Repository
 from .history import walk
 
-Progress = Callable[[str, int, int], None]  # (phase, done objects, done bytes)
+Progress = Callable[[str, int, int, int | None], None]  # (phase, done objects, done bytes, total objects)
 
 
 class NonFastForward(RefConflict):
@@ -237,11 +237,11 @@ def push(
         nonlocal raw_total, sent
         with ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2))) as pool:
             for start in range(0, len(missing), 64):
-                for oid, kind, env, raw_len in pool.map(encode, missing[start : start + 64]):
+                for i, (oid, kind, env, raw_len) in enumerate(pool.map(encode, missing[start : start + 64])):
                     raw_total += raw_len
                     sent += len(env)
                     if progress:
-                        progress("push", start, sent)
+                        progress("push", start + i + 1, sent, len(missing))
                     yield oid, kind, env
 
     result.objects, result.bytes = layout.upload(encoded())
@@ -306,7 +306,7 @@ def fetch_objects(
                 objects += 1
                 nbytes += len(raw)
                 if progress:
-                    progress("fetch", objects, nbytes)
+                    progress("fetch", objects, nbytes, None)
                 if kind != KIND_STRUCT:
                     continue
                 obj = codec.decode_object(raw, oid.hex())
