@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from servers import fake_gcs, moto_s3, seaweed_s3  # noqa: F401  (session fixtures: real S3/GCS servers)
 
 import mvstore
 

@@ -22,7 +22,6 @@ from mvstore.remote.backend import RemoteError, UnsafeRemote
 from mvstore.remote.config import add_remote
 from mvstore.repo import Repository
 from tests.conftest import assert_one_line_error, assert_same_files, files_of, run_mv
-from tests.servers import fake_gcs, moto_s3, seaweed_s3  # noqa: F401  (session fixtures)
 
 
 def _model(path: Path, seed: int, rows: int = 600, width: int = 256, changed: int | None = None) -> None:
@@ -329,7 +328,7 @@ def test_cli_remote_workflow(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "c")
 
 
-def test_cli_against_s3_server(tmp_path: Path, moto_s3: Any) -> None:  # noqa: F811
+def test_cli_against_s3_server(tmp_path: Path, moto_s3: Any) -> None:
     """The README's S3 example, end to end through subprocesses: storage options, no secrets stored."""
     _model(tmp_path / "w", 0)
     w = tmp_path / "w"

@@ -105,6 +105,9 @@ def _err(prog: str, msg: str) -> None:
 def run(args: list[str], prog: str) -> int:
     """Run the CLI; every failure is one line on stderr and an exit code, never a traceback."""
     _register()
+    import logging
+
+    logging.getLogger("gcsfs").setLevel(logging.CRITICAL)  # it logs tracebacks for errors we report in one line
     if not args:  # a bare `mv`: show what it can do (click would print a one-line usage error)
         with click.Context(cli, info_name=prog) as ctx:
             click.echo(cli.get_help(ctx))

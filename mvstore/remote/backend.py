@@ -44,6 +44,15 @@ class Versioned:
     token: Token
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A listing entry with the metadata gc needs: size and last-modified time (unix seconds)."""
+
+    name: str
+    size: int
+    mtime: float
+
+
 class Backend(Protocol):
     url: str
     atomic: bool  # has create-only and compare-and-swap writes
@@ -67,6 +76,19 @@ class Backend(Protocol):
     def delete(self, name: str, token: Token | None = None) -> bool: ...
 
     def list(self, prefix: str) -> list[str]: ...
+
+    def list_with_mtime(self, prefix: str) -> list[Listed]:
+        """Like :meth:`list`, with sizes and last-modified times (from the same listing calls)."""
+        ...
+
+    def stat(self, name: str) -> Listed | None:
+        """Fresh size and last-modified time of one name (None if absent); never cached."""
+        ...
+
+    def touch(self, names: list[str]) -> None:
+        """Refresh last-modified times without changing contents (a pusher reusing old objects
+        makes them recent, so a concurrent gc's grace period protects them)."""
+        ...
 
 
 def check_name(name: str) -> str:
@@ -206,6 +228,28 @@ class LocalBackend:
                     continue
                 out.append(os.path.relpath(os.path.join(dirpath, f), self.root).replace(os.sep, "/"))
         return sorted(out)
+
+    def list_with_mtime(self, prefix: str) -> list[Listed]:
+        out = []
+        for name in self.list(prefix):
+            found = self.stat(name)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def stat(self, name: str) -> Listed | None:
+        try:
+            st = os.stat(self._path(name))
+        except FileNotFoundError:
+            return None
+        return Listed(name, st.st_size, st.st_mtime)
+
+    def touch(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                os.utime(self._path(name))
+            except FileNotFoundError:
+                pass
 
 
 def _is_missing(e: BaseException) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import re
 import secrets
 import threading
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from ..errors import CorruptObject, ObjectNotFound
 from ..ids import HEX_LEN, ObjectId, hash_bytes, hash_single_thread
 
 _libc: Any = None
+_HEX_NAME = re.compile(r"[0-9a-f]{64}")
 
 
 def _syncfs(fd: int) -> bool:
@@ -101,6 +103,39 @@ class LocalObjectStore:
             for n in sorted(names)
             if n.startswith(rest) and len(n) == HEX_LEN - 2
         ]
+
+    def freshen(self, oid: ObjectId) -> bool:
+        """True if the object exists, after refreshing its mtime (see :meth:`Transaction.put`).
+
+        Code that decides to *reuse* an existing object (instead of writing it) calls this rather
+        than :meth:`has`, so that a concurrent ``mv gc`` sees the object as recent and keeps it
+        together with everything it references (docs/format.md, "Garbage collection").
+        """
+        try:
+            os.utime(self.path(oid))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def scan(self) -> Iterator[tuple[ObjectId, int, float]]:
+        """(id, stored size, mtime) of every object file, one ``stat`` each (for gc and verify)."""
+        if not self.root.is_dir():
+            return
+        for fan in sorted(os.listdir(self.root)):
+            if len(fan) != 2:
+                continue
+            try:
+                entries = sorted(os.scandir(self.root / fan), key=lambda d: d.name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for de in entries:
+                if len(de.name) != HEX_LEN - 2 or not _HEX_NAME.fullmatch(fan + de.name):
+                    continue
+                try:
+                    st = de.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed while we listed (a concurrent gc)
+                yield ObjectId(bytes.fromhex(fan + de.name)), st.st_size, st.st_mtime
 
     def stored_size(self, oid: ObjectId) -> int:
         try:
