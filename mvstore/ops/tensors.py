@@ -182,9 +182,42 @@ def load_state_dict(
         missing = [n for n in names if n not in seen]
         if missing:
             raise UsageError(f"no tensor named {missing[0]!r} in {rev}")
+    return _load(repo, wanted, device, verify)
+
+
+def _load(repo: Repository, wanted: list[TensorEntry], device: str, verify: bool) -> dict[str, torch.Tensor]:
+    """Parallel at chunk level: single-chunk tensors are zero-copy maps; multi-chunk ones are read
+    straight into one uninitialized tensor (no zero-filled staging buffer), each chunk verified."""
+    import torch
+
+    dtypes = _torch_dtypes()
+    out: dict[str, torch.Tensor] = {}
+    jobs: list[tuple[ObjectId, memoryview]] = []
+    singles: list[TensorEntry] = []
+    for t in wanted:
+        if t.data is not None or t.nbytes == 0:
+            out[t.name] = _to_torch(t, memoryview(bytearray(t.data or b"")), device)
+        elif len(t.chunks) == 1:
+            singles.append(t)
+        else:
+            if t.dtype not in dtypes:
+                raise UsageError(f"tensor {t.name!r}: dtype {t.dtype} has no torch equivalent")
+            flat = torch.empty(t.nbytes, dtype=torch.uint8)
+            view = memoryview(flat.numpy())
+            pos = 0
+            for c in t.chunks:
+                jobs.append((c.id, view[pos : pos + c.size]))
+                pos += c.size
+            out[t.name] = flat.view(dtypes[t.dtype]).reshape(t.shape)
     with ThreadPoolExecutor(default_workers()) as pool:
-        datas = list(pool.map(lambda t: tensor_bytes(repo, t, verify), wanted))
-    return {t.name: _to_torch(t, d, device) for t, d in zip(wanted, datas, strict=True)}
+        maps = pool.map(lambda t: repo.store.map_data(t.chunks[0].id, verify=verify), singles)
+        for _ in pool.map(lambda j: repo.store.read_into(j[0], j[1]), jobs):
+            pass
+        for t, data in zip(singles, maps, strict=True):
+            out[t.name] = _to_torch(t, data, device)
+    if device != "cpu":
+        out = {k: v.to(device) for k, v in out.items()}
+    return {t.name: out[t.name] for t in wanted}
 
 
 def manifest_of(repo: Repository, rev: str, file: str) -> SafetensorsManifest:
