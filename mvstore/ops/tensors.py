@@ -203,7 +203,7 @@ def _load(repo: Repository, wanted: list[TensorEntry], device: str, verify: bool
             if t.dtype not in dtypes:
                 raise UsageError(f"tensor {t.name!r}: dtype {t.dtype} has no torch equivalent")
             flat = torch.empty(t.nbytes, dtype=torch.uint8)
-            view = memoryview(flat.numpy())
+            view = memoryview(flat.numpy().data)
             pos = 0
             for c in t.chunks:
                 jobs.append((c.id, view[pos : pos + c.size]))
