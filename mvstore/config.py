@@ -53,7 +53,6 @@ def identity(config: Config) -> str:
     name = config.get("user", "name")
     email = config.get("user", "email")
     import getpass
-    import socket
 
     if not name:
         try:
@@ -61,5 +60,5 @@ def identity(config: Config) -> str:
         except Exception:  # no passwd entry in some containers
             name = "unknown"
     if not email:
-        email = f"{name}@{socket.gethostname() or 'localhost'}"
+        email = f"{name}@{os.uname().nodename or 'localhost'}"
     return f"{name} <{email}>"

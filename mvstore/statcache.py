@@ -3,7 +3,7 @@ folder is checked without re-hashing.
 
 Racy entries are handled as git does: an entry is trusted only if the file's mtime is older than
 the moment we started reading it by more than the filesystem's timestamp granularity (we allow a
-generous 2 s for coarse filesystems). A file rewritten within that window with the same size could
+100 ms, ten ticks of Linux's coarse timestamp clock). A file rewritten within that window with the same size could
 keep the same mtime, so such entries are re-hashed next time — and then recorded as trusted.
 """
 

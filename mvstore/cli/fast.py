@@ -9,15 +9,16 @@ the full command, which is always right.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-from pathlib import Path
 
 from ..ignore import IGNORE_FILE, Ignore, walk_files
 from ..paths import REPO_DIR
 
-RACY_NS = 2_000_000_000  # see mvstore.statcache
+#: An entry is trusted only if the file's mtime is this much older than the moment it was recorded.
+#: Linux stamps files from a coarse clock (one tick ≤ 10 ms), so a rewrite in the same tick as the
+#: read could keep the mtime; 100 ms covers that with a wide margin (see mvstore.statcache).
+RACY_NS = 100_000_000
 STATUS_FORMS = (["status"], ["status", "--json"], ["status", "-s"], ["status", "--short"])
 
 
@@ -32,6 +33,8 @@ def render_status(
 ) -> str:
     clean = not (added or modified or deleted)
     if as_json:
+        import json
+
         return json.dumps(
             {
                 "branch": branch,
@@ -55,11 +58,20 @@ def render_status(
     return "\n".join(lines)
 
 
-def _find_root(start: Path) -> Path | None:
-    for candidate in (start, *start.parents):
-        if (candidate / REPO_DIR / "HEAD").is_file():
-            return candidate
-    return None
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _find_root(start: str) -> str | None:
+    path = os.path.abspath(start)
+    while True:
+        if os.path.isfile(os.path.join(path, REPO_DIR, "HEAD")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 def try_status(args: list[str]) -> int | None:
@@ -67,22 +79,22 @@ def try_status(args: list[str]) -> int | None:
     if args not in STATUS_FORMS:
         return None
     try:
-        root = _find_root(Path.cwd())
-        if root is None or (root / IGNORE_FILE).exists():
+        root = _find_root(os.getcwd())
+        if root is None or os.path.exists(os.path.join(root, IGNORE_FILE)):
             return None
-        mvdir = root / REPO_DIR
-        head_text = (mvdir / "HEAD").read_text("ascii").strip()
+        mvdir = os.path.join(root, REPO_DIR)
+        head_text = _read(os.path.join(mvdir, "HEAD")).decode("ascii").strip()
         branch = None
         if head_text.startswith("ref: refs/heads/"):
             branch = head_text[len("ref: refs/heads/") :]
             if ".." in branch or branch.startswith("/"):
                 return None
-            head = (mvdir / "refs" / "heads" / branch).read_text("ascii").strip()
+            head = _read(os.path.join(mvdir, "refs", "heads", branch)).decode("ascii").strip()
         else:
             head = head_text
         import msgpack
 
-        doc = msgpack.unpackb((mvdir / "index").read_bytes(), raw=False)
+        doc = msgpack.unpackb(_read(os.path.join(mvdir, "index")), raw=False)
         if not isinstance(doc, dict) or doc.get("v") != 1 or doc.get("clean") != bytes.fromhex(head):
             return None
         entries = doc["entries"]

@@ -32,9 +32,11 @@ CDC_MAX_BYTES = 4 * CDC_AVG_BYTES
 
 
 def tensor_ranges(
-    dtype: str, shape: tuple[int, ...], nbytes: int, target: int = TENSOR_CHUNK_BYTES
+    dtype: str, shape: tuple[int, ...], nbytes: int, target: int | None = None
 ) -> list[tuple[int, int]]:
     """(offset, length) pieces of a tensor's bytes, each ≤ ``target``, cut between rows if possible."""
+    if target is None:
+        target = TENSOR_CHUNK_BYTES  # read at call time, so the benchmark sweep can change it
     if nbytes <= target:
         return [(0, nbytes)]
     bits = DTYPE_BITS[dtype]

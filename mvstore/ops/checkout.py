@@ -163,9 +163,10 @@ def _apply(
         for entry in to_write:
             dest = _safe_dest(root, entry.path)  # refuses a symlinked folder before anything moves
             _clear_the_way(root, entry.path)
-            started = now_ns()
             write_entry(repo, entry, dest, pool)
-            cache.record(entry, FileStat.of(os.stat(dest)), started)
+            # We know these bytes: stamp the entry after the write, so the file turns trusted once
+            # the racy window has passed instead of being re-hashed by the next status.
+            cache.record(entry, FileStat.of(os.stat(dest)), now_ns())
             written_bytes += entry.size
     cache.save()
     return len(to_write), len(to_delete), written_bytes

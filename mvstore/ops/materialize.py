@@ -8,7 +8,6 @@ written with ``pwrite`` at their offsets by a thread pool, into per-thread reusa
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,11 +76,9 @@ def _gguf_pieces(repo: Repository, oid: ObjectId) -> Iterator[tuple[int, bytes |
 def write_entry(repo: Repository, entry: TreeEntry, dest: Path, pool: Executor) -> None:
     """Write ``entry`` to ``dest`` atomically (temp file + rename), verifying every chunk."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.mvtmp-{secrets.token_hex(4)}")
+    tmp = dest.with_name(f".{dest.name}.mvtmp-{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if entry.executable else 0o644)
     try:
-        if entry.size:
-            os.ftruncate(fd, entry.size)
 
         def one(piece: tuple[int, bytes | ObjectId, int]) -> None:
             offset, what, length = piece

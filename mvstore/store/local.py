@@ -12,7 +12,6 @@ import errno
 import mmap
 import os
 import re
-import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,10 +41,9 @@ def _syncfs(fd: int) -> bool:
     if not hasattr(os, "sched_getaffinity"):  # not Linux
         return False
     import ctypes  # lazily: ctypes costs start-up time that read-only commands don't need
-    import ctypes.util
 
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        _libc = ctypes.CDLL(None, use_errno=True)  # the process's own libc (find_library forks ldconfig)
     fn = getattr(_libc, "syncfs", None)
     if fn is None:
         return False
@@ -212,7 +210,7 @@ class LocalObjectStore:
         rename, so readers see either the old or the new file, both valid.
         """
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp_dir / f"repack-{secrets.token_hex(6)}-{oid.hex()}"
+        tmp = self.tmp_dir / f"repack-{os.urandom(6).hex()}-{oid.hex()}"
         with open(tmp, "xb") as f:
             f.write(envelope)
             f.flush()
@@ -277,7 +275,7 @@ class Transaction:
 
     def __init__(self, store: LocalObjectStore) -> None:
         self.store = store
-        self._tag = secrets.token_hex(6)
+        self._tag = os.urandom(6).hex()
         self._staged: dict[ObjectId, Path] = {}
         self._seen: set[ObjectId] = set()
         self._lock = threading.Lock()
