@@ -348,3 +348,23 @@ def test_cli_against_s3_server(tmp_path: Path, moto_s3: Any) -> None:
     cp = run_mv("clone", "s3://b/x", str(tmp_path / "c4"), "--option", "endpoint_url=http://127.0.0.1:9",
                 cwd=tmp_path, env=env, check=False, timeout=120)
     assert_one_line_error(cp)
+
+
+def test_stage_history_travels_with_push_and_fetch(tmp_path: Path) -> None:
+    """Lifecycle stages are refs + event objects: a push carries them, a clone and a fetch bring them."""
+    _model(tmp_path / "w", 0)
+    w = tmp_path / "w"
+    run_mv("init", cwd=w)
+    run_mv("commit", "-m", "one", cwd=w)
+    run_mv("tag", "v1.0.0", cwd=w)
+    run_mv("stage", "v1.0.0", "candidate", "-m", "looks good", "--no-validate", cwd=w)
+    url = str(tmp_path / "remote")
+    run_mv("remote", "add", "origin", url, cwd=w)
+    run_mv("push", "origin", "main", "v1.0.0", cwd=w)
+    run_mv("clone", url, str(tmp_path / "c"), cwd=tmp_path)
+    assert "candidate" in run_mv("stage", "-l", cwd=tmp_path / "c").stdout
+    run_mv("stage", "v1.0.0", "release", "-m", "ship it", "--no-validate", cwd=w)
+    run_mv("push", "origin", "main", cwd=w)
+    run_mv("fetch", "origin", cwd=tmp_path / "c")
+    listing = run_mv("stage", "-l", cwd=tmp_path / "c").stdout
+    assert "release" in listing, listing

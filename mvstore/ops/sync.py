@@ -20,8 +20,8 @@ from ..codec import KIND_DATA, KIND_STRUCT
 from ..errors import MvError, RefConflict, RevisionNotFound, UsageError
 from ..formats.safetensors import DTYPE_BITS
 from ..ids import ObjectId
-from ..objects import ChunkedBlob, Commit, SafetensorsManifest, StoredObject, Tag, Tree
-from ..refs import HEADS, REMOTES, TAGS, check_ref_name
+from ..objects import Commit, SafetensorsManifest, StoredObject, Tag
+from ..refs import HEADS, REMOTES, STAGES, TAGS, check_ref_name
 from ..remote.backend import Backend, UnsafeRemote
 from ..remote.config import RemoteSpec, get_remote, get_upstream, set_upstream
 from ..remote.layout import LOOSE_MIN_BYTES, RemoteLayout, is_full_hex
@@ -45,6 +45,7 @@ class TransferResult:
     requests: int = 0
     refs: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     up_to_date: bool = False
+    skipped: list[str] = field(default_factory=list)  # refs left alone (diverged stage history)
 
 
 def open_backend(url: str, options: dict[str, object] | None = None) -> Backend:
@@ -95,7 +96,7 @@ def object_closure(
                 for c in t.chunks:
                     if c.id not in out and c.id not in exclude:
                         out[c.id] = width
-        elif isinstance(obj, (Tree, ChunkedBlob, Tag)):
+        else:  # trees, chunked blobs, tags, stage events, GGUF manifests…: follow every reference
             stack.extend(_children(obj))
     return out
 
@@ -192,7 +193,9 @@ def push(
                     "fetch and rebuild on top of them, or push --force"
                 )
         updates.append((full, old, new))
+    skipped_stages = _stage_updates(repo, remote_refs, updates, force)
     result = TransferResult(spec.url)
+    result.skipped = skipped_stages
     if not updates:
         result.up_to_date = True
         result.requests = layout.requests
@@ -200,11 +203,14 @@ def push(
         return result
     # What the remote already has: everything below the commits its refs reach (objects go up before
     # refs, so a ref on the remote implies its whole closure is there).
-    known = [v for v in remote_refs.values() if repo.store.has(v)]
+    known = [v for f, v in remote_refs.items() if not f.startswith(STAGES) and repo.store.has(v)]
     remote_commits = _commit_ancestry(repo, (repo.peel(v) for v in known))
     new_commits: list[ObjectId] = []
     boundary: set[ObjectId] = set()
-    for _full, _old, new in updates:
+    for full, _old, new in updates:
+        if full.startswith(STAGES):
+            new_commits.append(new)  # a stage event: its chain and target commit (mostly there already)
+            continue
         tip = new
         obj = repo.read_object(new)
         tag_ids = []
@@ -224,6 +230,12 @@ def push(
     big = {o for o, w in candidates.items() if w and repo.store.stored_size(o) >= LOOSE_MIN_BYTES}
     missing = layout.missing(((o, KIND_DATA if w else KIND_STRUCT) for o, w in candidates.items()), big)
     widths = candidates
+    # Objects we skip because the remote has them, outside what its refs reach, may be garbage that
+    # a concurrent `mv gc --remote` is about to remove: make them recent first (usually none).
+    from ..remote.maintenance import freshen_reused
+
+    absent = {o for o, _k in missing}
+    freshen_reused(layout, (o for o in candidates if o not in absent))
 
     def encode(item: tuple[ObjectId, int]) -> tuple[ObjectId, int, bytes, int]:
         oid, kind = item
@@ -261,6 +273,27 @@ def push(
     return result
 
 
+def _stage_updates(
+    repo: Repository, remote_refs: dict[str, ObjectId], updates: list[tuple[str, ObjectId | None, ObjectId]], force: bool
+) -> list[str]:
+    """Lifecycle history travels with every push: each local ``refs/stages/<version>`` that is
+    ahead of the remote's (its event chain contains the remote's event) is sent; a diverged one
+    is left alone (reported) unless ``force``."""
+    from ..release.stages import is_later_event
+
+    skipped = []
+    for full, new in repo.refs.list(STAGES).items():
+        full = STAGES + full
+        old = remote_refs.get(full)
+        if old == new:
+            continue
+        if old is not None and not force and not (repo.store.has(old) and is_later_event(repo, old, new)):
+            skipped.append(full)
+            continue
+        updates.append((full, old, new))
+    return skipped
+
+
 def _cas_remote_ref(
     layout: RemoteLayout, full: str, old: ObjectId | None, new: ObjectId, force: bool
 ) -> None:
@@ -292,7 +325,8 @@ def fetch_objects(
     """Download the closure of ``wants`` that is missing locally, verified, in one transaction."""
     objects = nbytes = 0
     seen: set[ObjectId] = set()
-    frontier = [w for w in wants if not repo.store.has(w)]
+    # freshen, not has: an object we rely on must look recent to a concurrent gc (ops/gc.py)
+    frontier = [w for w in wants if not repo.store.freshen(w)]
     with repo.store.transaction() as txn:
         while frontier:
             batch = []
@@ -315,7 +349,7 @@ def fetch_objects(
                 else:
                     children = codec.referenced_ids(obj)
                 for child, _k in children:
-                    if child not in seen and not repo.store.has(child) and not txn.staged(child):
+                    if child not in seen and not txn.staged(child) and not repo.store.freshen(child):
                         nxt.append(child)
             frontier = nxt
     return objects, nbytes
@@ -338,6 +372,9 @@ def fetch(
     remote_refs = layout.refs() if (names or not pins) else {}
     selected: dict[str, ObjectId] = {}
     for full, oid in remote_refs.items():
+        if full.startswith(STAGES):
+            selected[full] = oid  # lifecycle history always comes along
+            continue
         short = full[len(HEADS) :] if full.startswith(HEADS) else full[len(TAGS) :]
         if not names or short in names or full in names:
             selected[full] = oid
@@ -350,6 +387,9 @@ def fetch(
     for p in pins:  # the pin must name a commit (or tag) that now verifies locally
         repo.peel(ObjectId.from_hex(p))
     for full, oid in selected.items():
+        if full.startswith(STAGES):
+            _update_local_stage(repo, full, oid, result)
+            continue
         if full.startswith(HEADS):
             local = f"{REMOTES}{spec.name}/{full[len(HEADS) :]}" if spec.name != "_url" else None
         else:
@@ -366,6 +406,19 @@ def fetch(
     result.requests = layout.requests
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _update_local_stage(repo: Repository, full: str, oid: ObjectId, result: TransferResult) -> None:
+    from ..release.stages import is_later_event
+
+    local = repo.refs.read(full)
+    if local == oid:
+        return
+    if local is not None and not is_later_event(repo, local, oid):
+        result.skipped.append(full)  # diverged or behind: never rewrite local lifecycle history
+        return
+    repo.refs.update(full, oid, expected=local, message="fetch stage history")
+    result.refs[full] = (local.hex() if local else None, oid.hex())
 
 
 def pull(
@@ -452,7 +505,7 @@ def clone(
         for full, oid in remote_refs.items():
             if not repo.store.has(oid):
                 continue
-            if full.startswith(TAGS):
+            if full.startswith((TAGS, STAGES)):
                 repo.refs.update(full, oid, message="clone")
             else:
                 repo.refs.update(f"{REMOTES}origin/{full[len(HEADS) :]}", oid, message="clone")

@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import codec
 from ..errors import CorruptObject, InvalidRefName, ObjectNotFound
 from ..ids import HEX_LEN, ObjectId, hash_bytes
-from ..refs import HEADS, TAGS, check_ref_name
+from ..refs import HEADS, STAGES, TAGS, check_ref_name
 from .backend import Backend, RemoteError
 
 MARKER = "mvstore.json"
@@ -78,7 +78,7 @@ class RemoteLayout:
 
     def refs(self) -> dict[str, ObjectId]:
         """Every branch and tag on the remote (two requests: a listing and a batched read)."""
-        names = [n for n in self.backend.list("refs/") if n.startswith(HEADS) or n.startswith(TAGS)]
+        names = [n for n in self.backend.list("refs/") if n.startswith((HEADS, TAGS, STAGES))]
         self.requests += 1
         valid = []
         for n in names:
@@ -142,7 +142,31 @@ class RemoteLayout:
             pass
 
     def _merge_idx(self, out: dict[ObjectId, PackEntry], name: str, raw: bytes) -> None:
+        for oid, entry in self.index_rows(name, raw):
+            out.setdefault(oid, entry)
+
+    def pack_indexes(self, names: list[str]) -> dict[str, list[tuple[ObjectId, PackEntry]]]:
+        """Every row of each named ``.idx`` (duplicates across packs included), cache first."""
+        out: dict[str, list[tuple[ObjectId, PackEntry]]] = {}
+        missing = []
+        for n in names:
+            cached = self._cached_idx(n)
+            if cached is None:
+                missing.append(n)
+            else:
+                out[n] = self.index_rows(n, cached)
+        if missing:
+            fetched = self.backend.read_many(missing)
+            self.requests += 1
+            for n, raw in fetched.items():
+                out[n] = self.index_rows(n, raw)
+                self._cache_idx(n, raw)
+        return out
+
+    def index_rows(self, name: str, raw: bytes) -> list[tuple[ObjectId, PackEntry]]:
+        """The rows of one pack index, validated (CorruptObject if it is not one)."""
         pack = name[: -len(".idx")] + ".pack"
+        rows_out: list[tuple[ObjectId, PackEntry]] = []
         doc = codec.unpack(raw, name)
         if not isinstance(doc, dict) or doc.get("v") != 1 or doc.get("type") != "packidx":
             raise CorruptObject(f"{self.backend.url}/{name}: not a pack index")
@@ -155,7 +179,8 @@ class RemoteLayout:
             oid, off, length, kind = row
             if not isinstance(oid, bytes) or len(oid) != 32 or off < 0 or length <= 0:
                 raise CorruptObject(f"{self.backend.url}/{name}: bad index row")
-            out.setdefault(ObjectId(oid), PackEntry(pack, off, length, kind))
+            rows_out.append((ObjectId(oid), PackEntry(pack, off, length, kind)))
+        return rows_out
 
     # -- presence -----------------------------------------------------------------------------------
 
@@ -254,6 +279,10 @@ class RemoteLayout:
                 if name not in got:
                     raise ObjectNotFound(f"object {oid.hex()} is not on the remote {self.backend.url}")
                 yield oid, *self._verify(oid, got[name])
+
+    def verify_stored(self, oid: ObjectId, data: bytes) -> tuple[int, bytes]:
+        """(kind, raw) of one stored-object envelope, checked against ``oid`` (CorruptObject)."""
+        return self._verify(oid, data)
 
     def _verify(self, oid: ObjectId, data: bytes) -> tuple[int, bytes]:
         self.bytes_in += len(data)

@@ -80,7 +80,7 @@ class RemoteModel:
         commit = self.cache.commit_object(oid)
         self._fetch([commit.tree])
         tree: Tree = self.cache.tree(commit.tree)
-        self._fetch([e.id for e in tree.entries if e.id is not None and e.kind in ("safetensors", "chunked")])
+        self._fetch([e.id for e in tree.entries if e.id is not None and e.kind in ("safetensors", "gguf", "chunked")])
         self.tree = tree
 
     def files(self) -> list[str]:
