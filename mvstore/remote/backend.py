@@ -17,6 +17,7 @@ Conditional writes, per backend:
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import secrets
@@ -77,7 +78,7 @@ class Backend(Protocol):
 
     def list(self, prefix: str) -> list[str]: ...
 
-    def list_with_mtime(self, prefix: str) -> list[Listed]:
+    def list_with_mtime(self, prefix: str) -> builtins.list[Listed]:
         """Like :meth:`list`, with sizes and last-modified times (from the same listing calls)."""
         ...
 
@@ -85,7 +86,7 @@ class Backend(Protocol):
         """Fresh size and last-modified time of one name (None if absent); never cached."""
         ...
 
-    def touch(self, names: list[str]) -> None:
+    def touch(self, names: builtins.list[str]) -> None:
         """Refresh last-modified times without changing contents (a pusher reusing old objects
         makes them recent, so a concurrent gc's grace period protects them)."""
         ...
@@ -94,7 +95,8 @@ class Backend(Protocol):
 def check_name(name: str) -> str:
     """Names are built by us from ids and validated ref names; still, never let one escape the root."""
     parts = name.split("/")
-    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name:
+    bad_char = any(ord(c) < 0x20 or c == "\x7f" for c in name)  # NUL would crash os calls
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name or bad_char:
         raise RemoteError(f"invalid remote object name {name[:80]!r}")
     return name
 
@@ -128,7 +130,12 @@ class LocalBackend:
             os.close(fd)
 
     def read_many(self, names: list[str]) -> dict[str, bytes]:
-        return {n: self.read(n) for n in names}
+        if len(names) < 4:
+            return {n: self.read(n) for n in names}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:  # file reads release the GIL; NFS likes parallel reads
+            return dict(zip(names, pool.map(self.read, names), strict=True))
 
     def exists_many(self, names: list[str]) -> set[str]:
         return {n for n in names if self._path(n).exists()}
@@ -229,7 +236,7 @@ class LocalBackend:
                 out.append(os.path.relpath(os.path.join(dirpath, f), self.root).replace(os.sep, "/"))
         return sorted(out)
 
-    def list_with_mtime(self, prefix: str) -> list[Listed]:
+    def list_with_mtime(self, prefix: str) -> builtins.list[Listed]:
         out = []
         for name in self.list(prefix):
             found = self.stat(name)
@@ -244,7 +251,7 @@ class LocalBackend:
             return None
         return Listed(name, st.st_size, st.st_mtime)
 
-    def touch(self, names: list[str]) -> None:
+    def touch(self, names: builtins.list[str]) -> None:
         for name in names:
             try:
                 os.utime(self._path(name))

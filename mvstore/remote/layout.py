@@ -17,6 +17,7 @@ always go up before refs move.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class RemoteLayout:
         self._index: dict[ObjectId, PackEntry] | None = None
         self.requests = 0
         self.bytes_in = 0  # object bytes downloaded (as stored on the remote, i.e. encoded)
+        self._lock = threading.Lock()
 
     # -- marker -------------------------------------------------------------------------------------
 
@@ -265,27 +267,34 @@ class RemoteLayout:
                 loose.append(oid)
             else:
                 by_pack.setdefault(e.pack, []).append((oid, e))
-        for pack, items in by_pack.items():
-            items.sort(key=lambda x: x[1].offset)
-            datas = self.backend.read_ranges(pack, [(e.offset, e.offset + e.length) for _, e in items])
-            self.requests += 1
-            for (oid, _e), data in zip(items, datas, strict=True):
-                yield oid, *self._verify(oid, data)
-        for start in range(0, len(loose), 256):
-            names = {loose_name(o): o for o in loose[start : start + 256]}
-            got = self.backend.read_many(list(names))
-            self.requests += 1
-            for name, oid in names.items():
-                if name not in got:
-                    raise ObjectNotFound(f"object {oid.hex()} is not on the remote {self.backend.url}")
-                yield oid, *self._verify(oid, got[name])
+        from concurrent.futures import ThreadPoolExecutor
+
+        def check(item: tuple[ObjectId, bytes]) -> tuple[ObjectId, int, bytes]:
+            return item[0], *self._verify(*item)
+
+        # Decoding (zstd, plane merge) and hashing release the GIL: verify on a small pool.
+        with ThreadPoolExecutor(2) as pool:
+            for pack, items in by_pack.items():
+                items.sort(key=lambda x: x[1].offset)
+                datas = self.backend.read_ranges(pack, [(e.offset, e.offset + e.length) for _, e in items])
+                self.requests += 1
+                yield from pool.map(check, [(oid, d) for (oid, _e), d in zip(items, datas, strict=True)])
+            for start in range(0, len(loose), 32):  # 32 loose objects ≤ 128 MiB in memory at once
+                names = {loose_name(o): o for o in loose[start : start + 32]}
+                got = self.backend.read_many(list(names))
+                self.requests += 1
+                for name, oid in names.items():
+                    if name not in got:
+                        raise ObjectNotFound(f"object {oid.hex()} is not on the remote {self.backend.url}")
+                yield from pool.map(check, [(oid, got[name]) for name, oid in names.items()])
 
     def verify_stored(self, oid: ObjectId, data: bytes) -> tuple[int, bytes]:
         """(kind, raw) of one stored-object envelope, checked against ``oid`` (CorruptObject)."""
         return self._verify(oid, data)
 
     def _verify(self, oid: ObjectId, data: bytes) -> tuple[int, bytes]:
-        self.bytes_in += len(data)
+        with self._lock:
+            self.bytes_in += len(data)
         what = f"{oid.hex()} from {self.backend.url}"
         env = codec.parse_envelope(data[: codec.ENVELOPE_SIZE + 65536], what)
         raw = bytes(codec.decode_payload(env, memoryview(data)[env.payload_offset :], what))
