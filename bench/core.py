@@ -14,6 +14,11 @@ RSS on a 2 GiB file, per-call start-up vs DVC and git, storage vs unique content
 
 ``--quick`` runs every group on tiny data (4 MiB model, 2-checkpoint series, 1 run), without DVC and
 without the 2 GiB RSS model, in well under a minute: CI uses it as a smoke test.
+
+The full run uses pip (package index) on first use: DVC goes into ``bench/out/dvc-venv`` (with
+``dvc config --global core.analytics false`` / ``core.check_update false``), and the CLI figures use a
+regular, non-editable install of the working tree in ``bench/out/mv-venv``, refreshed every run
+(``--dev-mv`` uses the current environment's ``mv`` instead). ``--quick`` needs no network.
 """
 
 from __future__ import annotations

@@ -139,7 +139,8 @@ class RefStore:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             raise LockHeld(
-                f"{lock} exists: another mv process is updating {full}; if none is running, delete that file"
+                f"{lock} exists{_age(lock)}: another mv process is updating {full}; "
+                "if none is running, delete that file"
             ) from None
         try:
             old = self.read(full) if full != "HEAD" else self._read_head_raw()
@@ -204,6 +205,19 @@ class RefStore:
             if len(parts) >= 3 and parts[2].isdigit():
                 out.append((parts[0], parts[1], int(parts[2]), parts[3] if len(parts) > 3 else ""))
         return out
+
+
+def _age(path: Path) -> str:
+    """' (created 3 min ago)': helps tell a live writer's lock from one a dead process left."""
+    try:
+        seconds = max(0.0, time.time() - path.stat().st_mtime)
+    except OSError:
+        return ""
+    if seconds < 120:
+        return f" (created {seconds:.0f} s ago)"
+    if seconds < 7200:
+        return f" (created {seconds / 60:.0f} min ago)"
+    return f" (created {seconds / 3600:.1f} h ago)"
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -169,10 +169,12 @@ def test_unsigned_tag_and_plain_commits(released: Path) -> None:
     run_mv("tag", "v1.0.2", "-m", "annotated, unsigned", cwd=released)
     run_mv("tag", "v1.0.3", cwd=released)
     for name in ("v1.0.2", "v1.0.3", "HEAD"):
-        cp = run_mv("verify", name, cwd=released, check=False)
-        assert_one_line_error(cp, "not", "signed")
+        if name != "HEAD":  # `mv verify` (the fsck of issue 6) requires signatures of tags only
+            cp = run_mv("verify", name, cwd=released, check=False)
+            assert_one_line_error(cp, "not", "signed")
         with pytest.raises(SignatureError):
             mvstore.Repo(released).verify(name)
+    assert "match their ids" in run_mv("verify", "HEAD", cwd=released).stdout
     assert "match their ids" in run_mv("verify", "HEAD", "--unsigned", "--history", cwd=released).stdout
 
 

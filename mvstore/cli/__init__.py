@@ -40,6 +40,8 @@ COMMANDS = frozenset(
         "validate",
         "verify",
         "verify-export",
+        "gc",
+        "repair",
         "key",
         "convert",
         "help",

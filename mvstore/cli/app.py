@@ -89,10 +89,20 @@ def help_(ctx: click.Context, command: str | None) -> None:
 
 
 def _register() -> None:
-    from . import cmd_history, cmd_inspect, cmd_refs, cmd_release, cmd_remote, cmd_storage, cmd_worktree
+    from . import (
+        cmd_history,
+        cmd_inspect,
+        cmd_maint,
+        cmd_refs,
+        cmd_release,
+        cmd_remote,
+        cmd_storage,
+        cmd_worktree,
+    )
 
     cli.add_command(help_)
-    for mod in (cmd_worktree, cmd_history, cmd_refs, cmd_inspect, cmd_remote, cmd_release, cmd_storage):
+    mods = (cmd_worktree, cmd_history, cmd_refs, cmd_inspect, cmd_remote, cmd_release, cmd_storage, cmd_maint)
+    for mod in mods:
         for command in mod.COMMANDS:
             cli.add_command(command)
 
@@ -108,6 +118,9 @@ def run(args: list[str], prog: str) -> int:
     import logging
 
     logging.getLogger("gcsfs").setLevel(logging.CRITICAL)  # it logs tracebacks for errors we report in one line
+    # asyncio logs "Task exception was never retrieved" + a traceback when aiohttp (s3fs) loses a
+    # connection mid-upload; we report that failure in one line ourselves (found by the campaign)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     if not args:  # a bare `mv`: show what it can do (click would print a one-line usage error)
         with click.Context(cli, info_name=prog) as ctx:
             click.echo(cli.get_help(ctx))

@@ -1,4 +1,4 @@
-"""Releasing: stage, changelog, bump-suggest, validate, verify, verify-export, key, convert."""
+"""Releasing: stage, changelog, bump-suggest, validate, verify-export, key, convert (verify: cmd_maint)."""
 
 from __future__ import annotations
 
@@ -200,48 +200,6 @@ def validate(ctx: Context, rev: str, folder: bool, strict: bool, as_json: bool) 
     raise click.exceptions.Exit(code)
 
 
-@click.command()
-@click.argument("rev")
-@click.option(
-    "--keyring", multiple=True, type=click.Path(dir_okay=False), help="File of trusted public keys."
-)
-@click.option("--unsigned", is_flag=True, help="Accept any revision; check object hashes only.")
-@click.option("--history", is_flag=True, help="Also re-hash every ancestor commit's files.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@pass_ctx
-def verify(
-    ctx: Context, rev: str, keyring: tuple[str, ...], unsigned: bool, history: bool, as_json: bool
-) -> None:
-    """Check tag REV's Ed25519 signature against the trusted keys, then re-hash every object below it.
-
-    Trusted keys come from [trusted-keys] in .mv/config (`mv key trust`), the file named by
-    trust.keyring or $MV_TRUSTED_KEYS, and --keyring FILE. Fails (one line, exit 1) on an unsigned
-    tag, a bad signature, an untrusted key, or any object that does not hash to its id.
-    """
-    from ..release.signing import verify as do_verify
-
-    res = do_verify(ctx.repo(), rev, list(keyring), require_signature=not unsigned, history=history)
-    if as_json:
-        emit_json(
-            {
-                "rev": res.rev,
-                "tag": res.tag,
-                "tag_id": res.tag_id.hex() if res.tag_id else None,
-                "commit": res.commit.hex(),
-                "signed_by": res.signer,
-                "signer_name": res.signer_name,
-                "objects": res.objects,
-                "bytes": res.bytes,
-            }
-        )
-        return
-    if res.signer:
-        click.echo(f"Good signature on tag {res.tag} by {res.signer_name} ({res.signer[:24]}…)")
-    click.echo(
-        f"{res.objects} objects ({human(res.bytes)} of data) below {res.commit.hex()[:12]} match their ids"
-    )
-
-
 @click.command("verify-export")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--allow-extra", is_flag=True, help="Do not fail on files the manifest does not list.")
@@ -396,4 +354,5 @@ def convert(
     )
 
 
-COMMANDS = [stage, changelog, bump_suggest, validate, verify, verify_export, key, convert]
+# `mv verify` (signed tags included) lives in cmd_maint: one command checks signatures and objects.
+COMMANDS = [stage, changelog, bump_suggest, validate, verify_export, key, convert]

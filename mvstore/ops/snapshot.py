@@ -59,8 +59,10 @@ def snapshot(
         check_tree_path(rel)
         fst = FileStat.of(st)
         entry = cache.lookup(rel, fst)
-        if entry is not None and store and entry.id is not None and not repo.store.has(entry.id):
-            entry = None  # recorded by status (hash only): the objects still have to be written
+        if entry is not None and store and entry.id is not None and not repo.store.freshen(entry.id):
+            # Recorded by status (hash only): the objects still have to be written. (freshen, not
+            # has: a reused object must look recent to a concurrent gc, see ops/gc.py.)
+            entry = None
         if entry is None:
             started = now_ns()
             entry, fst = ingestor.ingest_file(repo.root / rel, rel)

@@ -101,16 +101,44 @@ def object_closure(
     return out
 
 
-def _commit_ancestry(repo: Repository, starts: Iterable[ObjectId]) -> set[ObjectId]:
-    seen: set[ObjectId] = set()
-    for s in starts:
-        if s in seen or not repo.store.has(s):
-            continue
-        for oid, _c in walk(repo, s):
-            if oid in seen:
-                continue
-            seen.add(oid)
-    return seen
+def _split_history(
+    repo: Repository, new_tips: list[ObjectId], remote_tips: set[ObjectId]
+) -> tuple[list[ObjectId], set[ObjectId]]:
+    """(commits reachable from ``new_tips`` but not from ``remote_tips``, the remote commits they
+    sit on), walking both sides newest first and stopping once every open path is on the remote
+    side: the cost grows with the new commits, not with the length of history (git's "paint down
+    to the merge base"). Clock skew can only make it walk further, never miss a new commit.
+    """
+    import heapq
+
+    new, remote = 1, 2
+    flags: dict[ObjectId, int] = {}
+    commits: dict[ObjectId, Commit] = {}
+    heap: list[tuple[int, bytes, ObjectId]] = []
+
+    def push(oid: ObjectId, flag: int) -> None:
+        before = flags.get(oid, 0)
+        if before | flag == before:
+            return
+        flags[oid] = before | flag
+        if oid not in commits:
+            if not repo.store.has(oid):
+                return  # beyond a shallow clone's edge, or a remote tip we never fetched
+            commits[oid] = repo.commit_object(oid)
+        heapq.heappush(heap, (-commits[oid].time, bytes(oid), oid))  # (re)visit with the new flags
+
+    for t in remote_tips:
+        push(t, remote)
+    for t in new_tips:
+        push(t, new)
+    while heap and any(flags[o] == new for _t, _b, o in heap):
+        _t, _b, oid = heapq.heappop(heap)
+        for parent in commits[oid].parents:
+            push(parent, flags[oid])
+    fresh = [o for o, f in flags.items() if f == new and o in commits]
+    boundary = {p for o in fresh for p in commits[o].parents if flags.get(p, 0) & remote}
+    boundary |= {o for o in new_tips if flags.get(o, 0) & remote}
+    return fresh, boundary
 
 
 def is_ancestor(repo: Repository, old: ObjectId, new: ObjectId) -> bool:
@@ -204,9 +232,9 @@ def push(
     # What the remote already has: everything below the commits its refs reach (objects go up before
     # refs, so a ref on the remote implies its whole closure is there).
     known = [v for f, v in remote_refs.items() if not f.startswith(STAGES) and repo.store.has(v)]
-    remote_commits = _commit_ancestry(repo, (repo.peel(v) for v in known))
+    remote_tips = {repo.peel(v) for v in known}
     new_commits: list[ObjectId] = []
-    boundary: set[ObjectId] = set()
+    tips: list[ObjectId] = []
     for full, _old, new in updates:
         if full.startswith(STAGES):
             new_commits.append(new)  # a stage event: its chain and target commit (mostly there already)
@@ -219,12 +247,9 @@ def push(
             tip = obj.target
             obj = repo.read_object(tip)
         new_commits.extend(tag_ids)
-        for oid, c in walk(repo, tip):
-            if oid in remote_commits:
-                boundary.add(oid)
-                continue
-            new_commits.append(oid)
-            boundary.update(p for p in c.parents if p in remote_commits)
+        tips.append(tip)
+    fresh, boundary = _split_history(repo, tips, remote_tips)
+    new_commits.extend(fresh)
     have = set(object_closure(repo, boundary)) if boundary else set()
     candidates = object_closure(repo, new_commits, exclude=have)
     big = {o for o, w in candidates.items() if w and repo.store.stored_size(o) >= LOOSE_MIN_BYTES}

@@ -182,7 +182,9 @@ _EXPECT: dict[str, tuple[type, ...] | None] = {
 _ENTRY_EXPECT = {"chunked": "chunked", "safetensors": "safetensors", "gguf": "gguf"}
 
 StructReader = Callable[[list[ObjectId]], Iterator[tuple[ObjectId, bytes | MvError]]]
-DataChecker = Callable[[list[tuple[ObjectId, int, bool]]], Iterator[tuple[ObjectId, int | MvError]]]
+#: A data check yields (bytes re-hashed, the delta base the object needs or None) or the error.
+DataResult = tuple[int, ObjectId | None]
+DataChecker = Callable[[list[tuple[ObjectId, int, bool]]], Iterator[tuple[ObjectId, DataResult | MvError]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,15 +201,7 @@ def _short(oid: ObjectId) -> str:
 
 
 def _name(obj: StoredObject) -> str:
-    return {
-        Commit: "commit",
-        Tree: "tree",
-        ChunkedBlob: "chunked blob",
-        SafetensorsManifest: "safetensors manifest",
-        GGUFManifest: "gguf manifest",
-        Tag: "tag",
-        StageEvent: "stage event",
-    }.get(type(obj), type(obj).__name__.lower())
+    return _name_of(type(obj))
 
 
 class Walker:
@@ -261,21 +255,41 @@ class Walker:
                         continue
                     try:
                         obj = codec.decode_object(got, oid.hex())
-                    except CorruptObject as e:
+                    except CorruptObject as err:
                         self.structs[oid] = None
-                        self.report.problem("invalid", oid, edges[0].where, str(e))
+                        self.report.problem("invalid", oid, edges[0].where, str(err))
                         continue
-                    self.structs[oid] = obj
-                    self.report.structs += 1
-                    if isinstance(obj, Commit):
-                        self.report.commits += 1
-                    if isinstance(obj, (ChunkedBlob, SafetensorsManifest, GGUFManifest)):
-                        self.sizes[oid] = obj.size
+                    self._register(oid, obj)
                     ok = True
-                    for e in edges:
-                        ok = self._check_edge(e, obj) and ok
+                    for edge in edges:
+                        ok = self._check_edge(edge, obj) and ok
                     if ok:
-                        frontier.extend(self._children(oid, obj, any(e.full for e in edges)))
+                        frontier.extend(self.children(oid, obj, any(edge.full for edge in edges)))
+
+    def read_one(self, oid: ObjectId, where: str) -> StoredObject | None:
+        """Read and register one root object outside a walk (None when it is unreadable)."""
+        for _oid, got in self.read_structs([oid]):
+            if isinstance(got, MvError):
+                self.structs[oid] = None
+                self._read_error(oid, got, where)
+                return None
+            try:
+                obj = codec.decode_object(got, oid.hex())
+            except CorruptObject as e:
+                self.structs[oid] = None
+                self.report.problem("invalid", oid, where, str(e))
+                return None
+            self._register(oid, obj)
+            return obj
+        return None
+
+    def _register(self, oid: ObjectId, obj: StoredObject) -> None:
+        self.structs[oid] = obj
+        self.report.structs += 1
+        if isinstance(obj, Commit):
+            self.report.commits += 1
+        if isinstance(obj, (ChunkedBlob, SafetensorsManifest, GGUFManifest)):
+            self.sizes[oid] = obj.size
 
     def _read_error(self, oid: ObjectId, err: MvError, where: str) -> None:
         code = "missing" if isinstance(err, ObjectNotFound) else "corrupt"
@@ -324,7 +338,7 @@ class Walker:
             )
         self.data[e.oid] = (size if size is not None else e.size, full or e.full, where)
 
-    def _children(self, oid: ObjectId, obj: StoredObject, full: bool) -> list[_Edge]:
+    def children(self, oid: ObjectId, obj: StoredObject, full: bool) -> list[_Edge]:
         out: list[_Edge] = []
         if isinstance(obj, Commit):
             where = f"commit {_short(oid)}"
@@ -357,34 +371,53 @@ class Walker:
                 out.append(_Edge(obj.previous, "stage", None, where))
         else:  # a type added later: follow what every reachability walk follows
             for child, kind in codec.referenced_ids(obj):
-                out.append(_Edge(child, "data" if kind == KIND_DATA else "any", None, f"object {_short(oid)}"))
+                out.append(
+                    _Edge(child, "data" if kind == KIND_DATA else "any", None, f"object {_short(oid)}")
+                )
         if not isinstance(obj, Commit) or oid not in self.shallow:
             _check_edges_complete(oid, obj, out, self.report)
         return out
 
     def finish(self, full: bool) -> None:
-        """Check every data object reached (in parallel batches)."""
-        items = [(oid, size if size is not None else -1, full or f) for oid, (size, f, _w) in self.data.items()]
-        self.report.data_objects = len(items)
-        self.report.data_bytes = sum(max(0, s) for _o, s, _f in items)
-        for start in range(0, len(items), 4096):
-            for oid, got in self.check_data(items[start : start + 4096]):
-                if isinstance(got, MvError):
-                    self._read_error(oid, got, self.data[oid][2])
-                else:
-                    self.report.hashed_bytes += got
+        """Check every data object reached (in parallel batches), and the delta bases they need."""
+        done: set[ObjectId] = set()
+        while True:
+            items = [
+                (oid, size if size is not None else -1, full or f)
+                for oid, (size, f, _w) in self.data.items()
+                if oid not in done
+            ]
+            if not items:
+                break
+            done.update(oid for oid, _s, _f in items)
+            for start in range(0, len(items), 4096):
+                for oid, got in self.check_data(items[start : start + 4096]):
+                    if isinstance(got, MvError):
+                        self._read_error(oid, got, self.data[oid][2])
+                        continue
+                    hashed, base = got
+                    self.report.hashed_bytes += hashed
+                    if base is not None:  # a delta: its base must be there, of the same size
+                        self._data_edge(
+                            _Edge(base, "data", self.data[oid][0], f"delta base of {oid.hex()[:12]}")
+                        )
+        self.report.data_objects = len(self.data)
+        self.report.data_bytes = sum(max(0, s or 0) for s, _f, _w in self.data.values())
+
+
+_TYPE_NAMES: dict[type, str] = {
+    Commit: "commit",
+    Tree: "tree",
+    ChunkedBlob: "chunked blob",
+    SafetensorsManifest: "safetensors manifest",
+    GGUFManifest: "gguf manifest",
+    Tag: "tag",
+    StageEvent: "stage event",
+}
 
 
 def _name_of(t: type) -> str:
-    return {
-        Commit: "commit",
-        Tree: "tree",
-        ChunkedBlob: "chunked blob",
-        SafetensorsManifest: "safetensors manifest",
-        GGUFManifest: "gguf manifest",
-        Tag: "tag",
-        StageEvent: "stage event",
-    }.get(t, t.__name__)
+    return _TYPE_NAMES.get(t, t.__name__.lower())
 
 
 def _check_edges_complete(oid: ObjectId, obj: StoredObject, edges: list[_Edge], report: VerifyReport) -> None:
@@ -411,10 +444,10 @@ def _local_structs(repo: Repository) -> StructReader:
     return read
 
 
-def check_local_data(repo: Repository, oid: ObjectId, size: int, full: bool) -> int:
+def check_local_data(repo: Repository, oid: ObjectId, size: int, full: bool) -> DataResult:
     """Check one data object: envelope, kind and size always; the hash with ``full``.
 
-    Returns the number of bytes re-hashed. Raises ObjectNotFound / CorruptObject.
+    Returns (bytes re-hashed, the delta base it needs or None). Raises ObjectNotFound / CorruptObject.
     """
     from ..ingest import _buffer
 
@@ -440,19 +473,21 @@ def check_local_data(repo: Repository, oid: ObjectId, size: int, full: bool) -> 
         raise CorruptObject(
             f"object {what}: file is {stored} bytes, expected {ENVELOPE_SIZE + env.raw_size} (truncated?)"
         )
+    found = codec.delta_base(env, what)
+    base = found[0] if found else None
     if not full:
-        return 0
+        return 0, base
     if env.encoding == codec.ENCODING_RAW and not env.params:
         repo.store.read_into(oid, _buffer(env.raw_size))  # hash-checked
     else:
-        repo.store.read(oid, KIND_DATA)  # decodes and hash-checks
-    return env.raw_size
+        repo.store.read(oid, KIND_DATA)  # decodes (following a delta's base) and hash-checks
+    return env.raw_size, base
 
 
 def _local_data(repo: Repository) -> DataChecker:
     from ..ingest import default_workers
 
-    def one(item: tuple[ObjectId, int, bool]) -> tuple[ObjectId, int | MvError]:
+    def one(item: tuple[ObjectId, int, bool]) -> tuple[ObjectId, DataResult | MvError]:
         oid, size, full = item
         try:
             return oid, check_local_data(repo, oid, size, full)
@@ -461,7 +496,7 @@ def _local_data(repo: Repository) -> DataChecker:
         except OSError as e:
             return oid, CorruptObject(f"object {oid.hex()}: cannot be read ({e.strerror or e})")
 
-    def check(items: list[tuple[ObjectId, int, bool]]) -> Iterator[tuple[ObjectId, int | MvError]]:
+    def check(items: list[tuple[ObjectId, int, bool]]) -> Iterator[tuple[ObjectId, DataResult | MvError]]:
         with ThreadPoolExecutor(default_workers()) as pool:
             yield from pool.map(one, items)
 
@@ -688,37 +723,30 @@ def _verify_rev(
         report.problem("missing", None, rev, str(e))
         return
     tag_ref = _tag_ref_name(repo, rev, oid)
-    is_tag_ref = tag_ref is not None
     report.refs = 1
-    # The tagged snapshot is re-hashed in full (what a signature, or a release, vouches for).
-    for got_oid, got in _local_structs(repo)([oid]):
-        if isinstance(got, MvError):
-            walker.structs[got_oid] = None
-            walker._read_error(got_oid, got, rev)
-            return
-    obj = walker.structs.get(oid)
+    obj = walker.read_one(oid, rev)
     if obj is None:
-        try:
-            obj = codec.decode_object(got, oid.hex())  # type: ignore[arg-type]
-        except CorruptObject as e:
-            report.problem("invalid", oid, rev, str(e))
-            return
+        return
     if isinstance(obj, Tag):
         report.tag, report.tag_id = obj.name, oid
         _check_signature(repo, report, rev, oid, obj, tag_ref, keyrings, require_signature)
         tip = obj.target
     elif isinstance(obj, Commit):
-        if is_tag_ref and require_signature:
+        if tag_ref is not None and require_signature:
             report.problem(
-                "signature", None, rev, f"{rev} is not a signed tag (use --unsigned to check object hashes only)"
+                "signature",
+                None,
+                rev,
+                f"{rev} is not a signed tag (use --unsigned to check object hashes only)",
             )
         tip = oid
     else:
         report.problem("type", oid, rev, f"{rev} names a {_name(obj)}, not a commit or tag")
         return
     report.commit = tip
-    full_snapshot = is_tag_ref or isinstance(obj, Tag)
-    walker.walk([_Edge(oid, "commit-or-tag", None, rev, full_snapshot)])
+    # The files of a tagged commit are re-hashed in full: that is what a signature (a release) vouches for.
+    full_snapshot = tag_ref is not None or isinstance(obj, Tag)
+    walker.walk(walker.children(oid, obj, full_snapshot))
 
 
 def _tag_ref_name(repo: Repository, rev: str, oid: ObjectId) -> str | None:
@@ -803,3 +831,111 @@ def _leftovers(repo: Repository, report: VerifyReport) -> None:
                 report.warnings.append(
                     f"{root / fan / name}: left by an interrupted gc ('mv gc' or 'mv repair' puts it back or removes it)"
                 )
+
+
+# -- remotes ----------------------------------------------------------------------------------------
+
+
+def verify_remote(layout: Any, rev: str | None = None, full: bool = False) -> VerifyReport:
+    """Verify a remote where it is: each object downloaded at most once, nothing stored locally.
+
+    Structured objects are downloaded (by ranged reads per pack) and checked like local ones.
+    Data objects are checked for presence (pack indexes and the listing, including that every
+    index row lies inside its pack); ``full`` downloads each one once and re-hashes it. ``layout``
+    should have no index cache, so that the remote's own indexes are what is checked.
+    """
+    from ..remote.maintenance import inventory, read_objects, structural_problems
+
+    t0 = time.perf_counter()
+    url = layout.backend.url
+    report = VerifyReport(rev if rev is not None else url, full)
+    try:
+        layout.check()
+        inv = inventory(layout)
+        names = [n for n in layout.backend.list("refs/") if not n.endswith(".lock")]
+        ref_data = layout.backend.read_many(names) if names else {}
+    except MvError as e:
+        raise CouldNotVerify(str(e)) from None
+    for name, msg in structural_problems(inv, url):
+        report.problem("corrupt", None, name, msg)
+    for pack in inv.packs:
+        if pack not in inv.rows and pack[: -len(".pack")] + ".idx" not in inv.bad_idx:
+            report.warnings.append(
+                f"{url}/{pack} has no index (an interrupted push; 'mv gc --remote' removes it)"
+            )
+    refs: dict[str, ObjectId] = {}
+    for n in names:
+        report.refs += 1
+        try:
+            check_ref_name(n[len("refs/") :])
+        except InvalidRefName:
+            report.problem("ref", None, n, f"{url}/{n}: invalid ref name")
+            continue
+        raw = ref_data.get(n)
+        if raw is None:
+            continue
+        try:
+            refs[n] = ObjectId.from_hex(raw.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            report.problem("ref", None, n, f"{url}/{n} is corrupt: {raw[:80]!r}")
+    locations = inv.locations()
+
+    def read_structs(ids: list[ObjectId]) -> Iterator[tuple[ObjectId, bytes | MvError]]:
+        for oid, got in read_objects(layout, inv, ids):
+            if isinstance(got, MvError):
+                yield oid, got
+            elif got[0] != KIND_STRUCT:
+                yield oid, CorruptObject(f"object {oid.hex()} is a data object where a structure belongs")
+            else:
+                yield oid, got[1]
+
+    def check_data(
+        items: list[tuple[ObjectId, int, bool]],
+    ) -> Iterator[tuple[ObjectId, DataResult | MvError]]:
+        if not full:
+            for oid, _size, _f in items:
+                if oid in locations:
+                    yield oid, (0, None)
+                else:
+                    yield oid, ObjectNotFound(f"object {oid.hex()} is missing")
+            return
+        sizes = {oid: size for oid, size, _f in items}
+        for oid, got in read_objects(layout, inv, list(sizes)):
+            if isinstance(got, MvError):
+                yield oid, got
+            elif got[0] != KIND_DATA:
+                yield oid, CorruptObject(f"object {oid.hex()} is a structure where a data object belongs")
+            elif sizes[oid] >= 0 and len(got[1]) != sizes[oid]:
+                yield (
+                    oid,
+                    CorruptObject(
+                        f"object {oid.hex()}: holds {len(got[1])} bytes, its referrer says {sizes[oid]}"
+                    ),
+                )
+            else:
+                yield oid, (len(got[1]), None)
+
+    walker = Walker(report, read_structs, check_data)
+    if rev is None:
+        walker.walk(_Edge(oid, _ref_expect(n), None, f"{url}/{n}") for n, oid in refs.items())
+    else:
+        if len(rev) == HEX_LEN and all(c in "0123456789abcdef" for c in rev):
+            root = ObjectId.from_hex(rev)
+        else:
+            found = refs.get(TAGS + rev) or refs.get(HEADS + rev) or refs.get(rev)
+            if found is None:
+                raise CouldNotVerify(f"{rev}: no such branch or tag on {url}")
+            root = found
+        report.commit = root
+        walker.walk([_Edge(root, "commit-or-tag", None, rev)])
+    walker.finish(full)
+    if rev is None:
+        reached = walker.reached
+        for oid in inv.loose:
+            if oid not in reached:
+                report.dangling.append((oid.hex(), "loose"))
+        for pack, rows in inv.rows.items():
+            if pack in inv.packs and not any(o in reached for o, _e in rows):
+                report.dangling.append((pack, "pack"))
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -6,7 +6,9 @@ this module sees them. Listings bypass fsspec's caches (refs must be read fresh)
 
 from __future__ import annotations
 
+import builtins
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +50,19 @@ def _translate(url: str, e: BaseException) -> BaseException:
     low = text.lower()
     if isinstance(e, (ObjectNotFound, RemoteError)):
         return e
-    if "nosuchbucket" in low or "bucket does not exist" in low or ("404" in low and "bucket" in low):
+    # An HTTP status as a number of its own: "403" also occurs inside bucket names, ports and
+    # request ids (a dropped connection to bucket "mv-…4033…" read as "access denied").
+    def status(code: str) -> bool:
+        return re.search(rf"(?<![0-9a-z]){code}(?![0-9])", low) is not None
+
+    if "nosuchbucket" in low or "bucket does not exist" in low or (status("404") and "bucket" in low):
         return RemoteError(f"{url}: bucket does not exist")
     if isinstance(e, FileNotFoundError):
         return ObjectNotFound(f"{url}: {e}")
     if (
         isinstance(e, PermissionError)
         or "accessdenied" in low
-        or "403" in low
+        or status("403")
         or "invalidaccesskeyid" in low
         or "signaturedoesnotmatch" in low
     ):
@@ -148,7 +155,7 @@ class FsspecBackend:
                 out.append(p[len(strip) :])
         return sorted(out)
 
-    def list_with_mtime(self, prefix: str) -> list[Listed]:
+    def list_with_mtime(self, prefix: str) -> builtins.list[Listed]:
         base = f"{self.root}/{prefix}".rstrip("/")
         try:
             found = self.fs.find(base, detail=True)
@@ -176,7 +183,7 @@ class FsspecBackend:
             raise err from None
         return Listed(name, int(info.get("size") or 0), _mtime(info))
 
-    def touch(self, names: list[str]) -> None:
+    def touch(self, names: builtins.list[str]) -> None:
         """Generic fallback: rewrite the same bytes (no server-side copy on an unknown backend)."""
         for name in names:
             try:
@@ -281,7 +288,7 @@ class S3Backend(FsspecBackend):
             raise err from None
         return Versioned(data, etag)
 
-    def touch(self, names: list[str]) -> None:
+    def touch(self, names: builtins.list[str]) -> None:
         """A server-side copy onto itself: new LastModified, no bytes through the client."""
         for name in names:
             bucket, key = self._bucket_key(name)
@@ -384,7 +391,7 @@ class GCSBackend(FsspecBackend):
             self.fs.invalidate_cache(self._p(name))
         return True
 
-    def touch(self, names: list[str]) -> None:
+    def touch(self, names: builtins.list[str]) -> None:
         """A server-side rewrite onto itself: a new generation and ``updated`` time."""
         for name in names:
             try:
