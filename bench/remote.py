@@ -76,17 +76,17 @@ server, and push and clone meet it.
   part` copies every object once more and blake3 re-verifies it (5.5 %). Next fixes: store planes
   that compress < 3 % raw inside the zstd-planes envelope; read objects into one preallocated
   buffer (`readinto`) instead of concatenating bytes.
-* **clone** (3.1 s vs 0.37 s `get`): the checkout after the fetch re-reads every object it has
+* **clone** (4.7 s in the profiled run vs ~0.4 s `get`): the checkout after the fetch re-reads every object it has
   just stored and verifies its blake3 again (`write_entry` → `read_into`: 21 % of the clone), file
   writes 21 %, byte-plane merge 14 % (`merge_planes`: the column copy, then `out.tobytes()` copies
   the result once more), zstd 9 %, `Transaction.put` 9 %, reading the remote files 7 %, blake3 on
   arrival 4 %, idle threads 10 %. Next fixes: check out from the bytes verified on arrival (or mark
   objects verified in this transaction so `read_into` skips the second hash); return the merged
   planes as a `memoryview` of the numpy buffer instead of `tobytes()`.
-* **memory**: `RemoteLayout.download` reads loose objects in batches of 256 names with one
-  `read_many`, i.e. up to 1 GiB of encoded objects plus their decoded copies at once: `mv clone`
-  of the 2.15 GB GPT model peaks at ~1.8 GB RSS (see "Against the alternatives" → "Peak memory").
-  Batch by bytes (e.g. 64 MiB) instead of by count.
+* **memory**: in the first bench run (git 9800974) `RemoteLayout.download` read loose objects 256 names per `read_many`
+  (up to 1 GiB encoded plus decoded copies): `mv clone` of the 2.15 GB GPT model peaked at 1.8 GB
+  RSS; the working tree now reads 32 at a time (≤ 128 MiB) — the current figure is in "Against the
+  alternatives" → "Peak memory".
 * **S3**: `FsspecBackend.read_many` calls `fs.cat(list)`, which makes s3fs `HEAD` each key before its
   `GET` (moto's log for one clone: GET and HEAD in equal numbers, see the notes): two round trips
   per loose object. Reading with `fs._cat_file` per key under one `asyncio.gather` (or
