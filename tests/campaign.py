@@ -218,9 +218,10 @@ def assert_intact(root: Path, commit: str, expected: dict[str, str], scratch: Pa
         shutil.rmtree(dest, ignore_errors=True)
 
 
-def remove_stale_locks(root: Path) -> list[Path]:
-    """The documented way out after a crash left a ref lock: delete it (no mv process is running)."""
-    found = [p for p in (root / ".mv").rglob("*.lock")]
+def remove_stale_locks(root: Path, *more: Path) -> list[Path]:
+    """The documented way out after a crash left a ref lock: delete it (no mv process is running).
+    ``more``: other folders to clean (a local-folder remote a killed push left a lock in)."""
+    found = [p for d in (root / ".mv", *more) for p in d.rglob("*.lock")]
     for p in found:
         p.unlink()
     return found

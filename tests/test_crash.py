@@ -42,14 +42,17 @@ pytestmark = pytest.mark.campaign
 MB = 24  # big enough that a commit spends most of its time past interpreter start-up
 
 
-def _rerun(args: list[str], cwd: Path, fig: Figures, ok_errors: tuple[str, ...] = ()) -> dict | None:
+def _rerun(
+    args: list[str], cwd: Path, fig: Figures, ok_errors: tuple[str, ...] = (), remote: Path | None = None
+) -> dict | None:
     """Re-run after a kill: it must complete (or say why nothing was left to do)."""
     cp = mv(*args, cwd=cwd, check=False)
     if cp.returncode != 0 and ".lock exists" in cp.stderr:
         assert "if none is running, delete that file" in cp.stderr, cp.stderr
-        fig.notes["stale_locks_cleared"] = fig.notes.get("stale_locks_cleared", 0) + len(
-            remove_stale_locks(cwd)
-        )
+        cleared = remove_stale_locks(cwd, *([remote] if remote else []))
+        on_remote = remote is not None and any(remote in p.parents for p in cleared)
+        key = "stale_remote_locks_cleared" if on_remote else "stale_locks_cleared"
+        fig.notes[key] = fig.notes.get(key, 0) + len(cleared)
         cp = mv(*args, cwd=cwd, check=False)
     if cp.returncode != 0:
         assert any(e in cp.stderr for e in ok_errors), f"re-run of mv {' '.join(args)} failed: {cp.stderr}"
@@ -169,7 +172,7 @@ def test_kill_push(tmp_path: Path) -> None:
             else:
                 fig.killed_mid_operation += 1
             verify_clean(work, "--remote", "origin")  # the remote is consistent right after the kill
-            _rerun(["push", "origin", "main", "--json"], work, fig)
+            _rerun(["push", "origin", "main", "--json"], work, fig, remote=remote)
             pushed[head_commit(work) or ""] = expected
             verify_clean(work)
             verify_clean(work, "--remote", "origin")

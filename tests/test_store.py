@@ -369,17 +369,26 @@ def test_status_does_not_trust_racy_entries(work: Path) -> None:
     repo = mvstore.Repo.init(work)
     f = work / "weights.bin"
     f.write_bytes(b"a" * 8000)
+    # An mtime at or after the moment an entry is recorded (minus the racy window) is "racy": a
+    # same-size rewrite in the same clock tick would keep the stat. Put it in the future so the
+    # entry stays racy however slow this machine is.
+    future = time.time_ns() + 60 * 1_000_000_000
+    os.utime(f, ns=(future, future))
     repo.commit("one")
-    # Just written: every status re-hashes it, because a same-size rewrite within the timestamp
-    # granularity would keep the same stat.
+    assert repo.status().hashed_files == 1  # never trusted: re-hashed every time
     assert repo.status().hashed_files == 1
-    assert repo.status().hashed_files == 1
-    # Rewrite with the same size and put the old mtime back: still detected.
-    mtime = os.stat(f).st_mtime_ns
+    # Rewrite with the same size and put the same mtime back: still detected.
     f.write_bytes(b"b" * 8000)
-    os.utime(f, ns=(mtime, mtime))
+    os.utime(f, ns=(future, future))
     s = repo.status()
     assert s.modified == ["weights.bin"]
+    # Once the mtime is older than the racy window before recording, the entry is trusted.
+    from mvstore.cli.fast import RACY_NS
+
+    past = time.time_ns() - 10 * RACY_NS
+    os.utime(f, ns=(past, past))
+    repo.status()
+    assert repo.status().hashed_files == 0
 
 
 def test_unchanged_folder_is_not_rehashed(work: Path) -> None:

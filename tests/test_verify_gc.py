@@ -537,3 +537,27 @@ def test_gc_keeps_a_delta_base_that_only_a_deleted_branch_reached(tmp_path: Path
     assert report["dangling"] == []
     mvstore.Repo(work).export("main", tmp_path / "out")
     assert digests(tmp_path / "out") == before
+
+
+def test_stale_remote_ref_lock_has_a_clear_way_out(tmp_path: Path) -> None:
+    """A push killed inside its ref update leaves ``<ref>.lock`` on a folder remote (found by the
+    long crash campaign: every later push then failed with a misleading "moved on the remote")."""
+    work = _repo(tmp_path, 1)
+    remote = tmp_path / "remote"
+    mv("remote", "add", "origin", str(remote), cwd=work)
+    mv("push", cwd=work)
+    lock = remote / "refs" / "heads" / "main.lock"
+    lock.write_text(head_commit(work) or "")
+    age_files([lock], 2 * 3600)
+    write_model(work, 5, 1, changed=[1])
+    mv("commit", "-m", "two", cwd=work)
+    cp = mv("push", cwd=work, check=False)
+    assert_one_line_error(
+        cp, "main.lock exists", "another push is updating", "if none is running, delete that file"
+    )
+    assert "main.lock" in mv("verify", "--remote", "origin", cwd=work).stdout  # a warning, exit 0
+    mv("gc", "--remote", "origin", "--prune=now", cwd=work)
+    assert lock.exists(), "gc must never remove a lock"
+    lock.unlink()
+    mv("push", cwd=work)
+    verify_clean(work, "--remote", "origin", "--full")

@@ -50,15 +50,23 @@ COMMANDS = frozenset(
 OPTIONS = frozenset({"--help", "-h", "--version", "-C"})
 
 
-def _system_mv() -> str | None:
-    import shutil
+def _is_our_script(path: str) -> bool:
+    """True for an ``mv`` console script of mvstore (this venv's or another's): never exec one,
+    or two venvs on PATH would exec each other forever."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"mvstore.cli" in head
 
-    here = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    own_dir = os.path.dirname(here)
-    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and os.path.realpath(p) != own_dir]
-    found = shutil.which("mv", path=os.pathsep.join(path + ["/usr/bin", "/bin"]))
-    if found and os.path.realpath(found) != here:
-        return found
+
+def _system_mv() -> str | None:
+    dirs = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p] + ["/usr/bin", "/bin"]
+    for d in dirs:
+        candidate = os.path.join(d, "mv")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK) and not _is_our_script(candidate):
+            return candidate
     return None
 
 

@@ -593,7 +593,7 @@ def gc_remote(
     """Remove unreachable loose objects and packs of which no object is reachable, older than the
     grace period (listing times: S3 LastModified, GCS updated, file mtime). Packs that are partly
     live are kept as they are (no repacking)."""
-    from ..remote.maintenance import fresh_stats, inventory, local_temp_files
+    from ..remote.maintenance import fresh_stats, inventory, local_ref_locks, local_temp_files
 
     t0 = time.perf_counter()
     now = time.time() if now is None else now
@@ -602,6 +602,11 @@ def gc_remote(
     layout.check()
     inv = inventory(layout)
     refs = remote_refs_strict(layout)
+    for path, content, _mtime in local_ref_locks(layout):  # a ref update in flight: a root too
+        try:
+            refs[path] = ObjectId.from_hex(content.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            continue
     reader = _remote_reader(repo, layout, inv)
     marker = _Marker(reader, set(), strict=True, what=f"remote {layout.backend.url}")
     marker.mark((oid, KIND_STRUCT, name) for name, oid in refs.items())

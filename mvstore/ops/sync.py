@@ -209,6 +209,11 @@ def push(
         assert new is not None
         old = remote_refs.get(full)
         if old == new:
+            # Already there (maybe a push that died after the remote moved, before the tracking
+            # ref did): bring refs/remotes/<remote>/<branch> up to date anyway.
+            tracking = f"{REMOTES}{spec.name}/{full[len(HEADS) :]}"
+            if full.startswith(HEADS) and spec.name != "_url" and repo.refs.read(tracking) != new:
+                repo.refs.update(tracking, new, message=f"push to {spec.name} (already there)")
             continue
         if old is not None and not force:
             if full.startswith(TAGS):

@@ -858,6 +858,14 @@ def verify_remote(layout: Any, rev: str | None = None, full: bool = False) -> Ve
         raise CouldNotVerify(str(e)) from None
     for name, msg in structural_problems(inv, url):
         report.problem("corrupt", None, name, msg)
+    from ..remote.maintenance import local_ref_locks
+
+    for path, _content, mtime in local_ref_locks(layout):
+        if time.time() - mtime > STALE_LOCK_SECONDS:
+            report.warnings.append(
+                f"{path} is {(time.time() - mtime) / 3600:.1f} h old: it blocks pushes of that ref; if no "
+                "push is running, delete it"
+            )
     for pack in inv.packs:
         if pack not in inv.rows and pack[: -len(".pack")] + ".idx" not in inv.bad_idx:
             report.warnings.append(

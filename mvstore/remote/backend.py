@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import MvError, ObjectNotFound
+from ..errors import LockHeld, MvError, ObjectNotFound
 
 #: An opaque version token for compare-and-swap (content for local, ETag for S3, generation for GCS).
 Token = Any
@@ -218,7 +218,14 @@ class LocalBackend:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            return False  # someone is updating it right now: report a lost race, the caller retries
+            if _wait_gone(lock, LOCK_WAIT_SECONDS):
+                return False  # a live pusher held it and finished: we lost the race
+            # Still there: a push died inside its update (found by the crash campaign). Say so, with
+            # the way out, instead of "moved on the remote" forever; never remove it ourselves.
+            raise LockHeld(
+                f"{lock} exists{_lock_age(lock)}: another push is updating {name} on this remote; "
+                "if none is running, delete that file"
+            ) from None
         try:
             try:
                 current = path.read_bytes()
@@ -284,6 +291,31 @@ class LocalBackend:
                 os.utime(self._path(name))
             except FileNotFoundError:
                 pass
+
+
+#: How long a push waits for another push's ref lock to go (it is held for one fsync + rename).
+LOCK_WAIT_SECONDS = 1.0
+
+
+def _wait_gone(path: Path, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not path.exists():
+            return True
+        time.sleep(0.01)
+    return not path.exists()
+
+
+def _lock_age(path: Path) -> str:
+    import time
+
+    try:
+        age = max(0.0, time.time() - path.stat().st_mtime)
+    except OSError:
+        return ""
+    return f" (created {age:.0f} s ago)" if age < 120 else f" (created {age / 60:.0f} min ago)"
 
 
 def _is_missing(e: BaseException) -> bool:

@@ -210,6 +210,21 @@ def local_temp_files(layout: RemoteLayout) -> list[tuple[str, int, float]]:
     return out
 
 
+def local_ref_locks(layout: RemoteLayout) -> list[tuple[str, bytes, float]]:
+    """(path, contents, mtime) of each ``<ref>.lock`` on a local-folder remote: the value a push in
+    flight is about to publish (a gc root), or what a killed push left (reported by verify)."""
+    backend = layout.backend
+    if not isinstance(backend, LocalBackend):
+        return []
+    out = []
+    for lock in (backend.root / "refs").rglob("*.lock"):
+        try:
+            out.append((str(lock), lock.read_bytes()[:200], lock.stat().st_mtime))
+        except OSError:
+            continue
+    return out
+
+
 # -- push: freshen what is reused -------------------------------------------------------------------
 
 
