@@ -357,7 +357,7 @@ def fetch_objects(
     seen: set[ObjectId] = set()
     # freshen, not has: an object we rely on must look recent to a concurrent gc (ops/gc.py)
     frontier = [w for w in wants if not repo.store.freshen(w)]
-    with repo.store.transaction() as txn:
+    with repo.store.transaction(parents_first=True) as txn:
         while frontier:
             batch = []
             for o in frontier:

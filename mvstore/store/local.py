@@ -266,15 +266,19 @@ class LocalObjectStore:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def transaction(self) -> Transaction:
-        return Transaction(self)
+    def transaction(self, parents_first: bool = False) -> Transaction:
+        """``parents_first``: objects are staged before the objects they reference (a fetch walks
+        top-down); they are then made visible in reverse, so that an object present in the store
+        always has its whole closure present, even after a crash mid-commit."""
+        return Transaction(self, parents_first)
 
 
 class Transaction:
     """Stage objects, then make them durable and visible in one step (see module docstring)."""
 
-    def __init__(self, store: LocalObjectStore) -> None:
+    def __init__(self, store: LocalObjectStore, parents_first: bool = False) -> None:
         self.store = store
+        self.parents_first = parents_first
         self._tag = os.urandom(6).hex()
         self._staged: dict[ObjectId, Path] = {}
         self._seen: set[ObjectId] = set()
@@ -341,6 +345,8 @@ class Transaction:
         if not self._staged:
             return
         staged = list(self._staged.items())
+        if self.parents_first:
+            staged.reverse()  # children become visible before the objects that point at them
         tmp_dir = self.store.tmp_dir
         fd = os.open(tmp_dir, os.O_RDONLY)
         try:
