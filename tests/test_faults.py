@@ -107,6 +107,12 @@ def _limit_file_size() -> None:
 
 def test_file_size_limit_during_commit_and_fetch(tmp_path: Path) -> None:
     """The portable stand-in for a full disk (no mount needed): writes past 1 MB fail with EFBIG."""
+    with figures("fault: file size limit (RLIMIT_FSIZE): commit, fetch") as fig:
+        _file_size_limit(tmp_path)
+        fig.trials = 2
+
+
+def _file_size_limit(tmp_path: Path) -> None:
     work = tmp_path / "w"
     write_model(work, 0, 1)
     mv("init", cwd=work)

@@ -120,7 +120,7 @@ def _fetch_missing(repo: Repository, remote: str, wanted: list[ObjectId], result
     present = inv.locations()
     seen: set[ObjectId] = set()
     frontier = list(wanted)
-    with repo.store.transaction() as txn:
+    with repo.store.transaction(parents_first=True) as txn:  # children become visible first
         while frontier:
             batch = [o for o in dict.fromkeys(frontier) if o not in seen]
             seen.update(batch)
