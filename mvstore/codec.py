@@ -485,6 +485,21 @@ def _from_map(m: Any, what: str) -> StoredObject:
     raise InvalidObject(f"object {what}: unknown type {str(kind)[:40]!r}")
 
 
+def _tensor_payload(
+    tf: _Fields, tm: dict[str, Any], name: str, nbytes: int, what: str
+) -> tuple[tuple[Chunk, ...], bytes | None]:
+    """A manifest tensor's bytes: inline ``data`` or ``chunks`` adding up to exactly ``nbytes``."""
+    if "data" in tm:
+        data = tf.get("data", bytes)
+        if "chunks" in tm or len(data) != nbytes:
+            raise InvalidObject(f"object {what}: bad inline tensor {name[:80]!r}")
+        return (), data
+    chunks = _read_chunks(tf.get("chunks", list), what)
+    if sum(c.size for c in chunks) != nbytes:
+        raise InvalidObject(f"object {what}: chunks of {name[:80]!r} do not add up to its size")
+    return chunks, None
+
+
 def _manifest_from_map(m: dict[str, Any], what: str) -> SafetensorsManifest:
     f = _Fields(m, {"v", "type", "size", "header", "tensors"}, what)
     header_bytes = f.get("header", bytes)
@@ -508,16 +523,8 @@ def _manifest_from_map(m: dict[str, Any], what: str) -> SafetensorsManifest:
             raise InvalidObject(
                 f"object {what}: tensor table does not match the header at {info.name[:80]!r}"
             )
-        if "data" in tm:
-            data = tf.get("data", bytes)
-            if "chunks" in tm or len(data) != info.nbytes:
-                raise InvalidObject(f"object {what}: bad inline tensor {info.name[:80]!r}")
-            tensors.append(TensorEntry(info.name, info.dtype, info.shape, info.begin, info.end, (), data))
-        else:
-            chunks = _read_chunks(tf.get("chunks", list), what)
-            if sum(c.size for c in chunks) != info.nbytes:
-                raise InvalidObject(f"object {what}: chunks of {info.name[:80]!r} do not add up to its size")
-            tensors.append(TensorEntry(info.name, info.dtype, info.shape, info.begin, info.end, chunks, None))
+        chunks, data = _tensor_payload(tf, tm, info.name, info.nbytes, what)
+        tensors.append(TensorEntry(info.name, info.dtype, info.shape, info.begin, info.end, chunks, data))
     return SafetensorsManifest(
         size=size, header=header_bytes, tensors=tuple(tensors), metadata=header.metadata
     )
@@ -548,16 +555,8 @@ def _gguf_from_map(m: dict[str, Any], what: str) -> GGUFManifest:
         pad = tf.get("pad", bytes)
         if len(pad) != header.pad_after(i):
             raise InvalidObject(f"object {what}: bad padding after {info.name[:80]!r}")
-        if "data" in tm:
-            data = tf.get("data", bytes)
-            if "chunks" in tm or len(data) != info.nbytes:
-                raise InvalidObject(f"object {what}: bad inline tensor {info.name[:80]!r}")
-            out.append(GGUFTensor(info.name, info.ggml_type, info.dims, info.offset, info.nbytes, (), data, pad))
-        else:
-            chunks = _read_chunks(tf.get("chunks", list), what)
-            if sum(c.size for c in chunks) != info.nbytes:
-                raise InvalidObject(f"object {what}: chunks of {info.name[:80]!r} do not add up to its size")
-            out.append(GGUFTensor(info.name, info.ggml_type, info.dims, info.offset, info.nbytes, chunks, None, pad))
+        chunks, data = _tensor_payload(tf, tm, info.name, info.nbytes, what)
+        out.append(GGUFTensor(info.name, info.ggml_type, info.dims, info.offset, info.nbytes, chunks, data, pad))
     return GGUFManifest(size=size, header=header_bytes, tensors=tuple(out))
 
 

@@ -183,6 +183,19 @@ class FsspecBackend:
             raise err from None
         return Listed(name, int(info.get("size") or 0), _mtime(info))
 
+    def _each_present(self, names: builtins.list[str], op: Any) -> None:
+        """``op(name)`` for every name, skipping those that vanished (gc or a concurrent delete)."""
+        for name in names:
+            try:
+                op(name)
+            except FileNotFoundError:
+                continue
+            except Exception as e:
+                err = _translate(self.url, e)
+                if isinstance(err, ObjectNotFound):
+                    continue
+                raise err from None
+
     def touch(self, names: builtins.list[str]) -> None:
         """Generic fallback: rewrite the same bytes (no server-side copy on an unknown backend)."""
         for name in names:
@@ -290,24 +303,19 @@ class S3Backend(FsspecBackend):
 
     def touch(self, names: builtins.list[str]) -> None:
         """A server-side copy onto itself: new LastModified, no bytes through the client."""
-        for name in names:
+
+        def copy_onto_itself(name: str) -> None:
             bucket, key = self._bucket_key(name)
-            try:
-                self.fs.call_s3(
-                    "copy_object",
-                    Bucket=bucket,
-                    Key=key,
-                    CopySource={"Bucket": bucket, "Key": key},
-                    MetadataDirective="REPLACE",
-                    Metadata={"mv-touched": "1"},
-                )
-            except FileNotFoundError:
-                continue
-            except Exception as e:
-                err = _translate(self.url, e)
-                if isinstance(err, ObjectNotFound):
-                    continue
-                raise err from None
+            self.fs.call_s3(
+                "copy_object",
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata={"mv-touched": "1"},
+            )
+
+        self._each_present(names, copy_onto_itself)
 
     def create(self, name: str, data: bytes) -> bool:
         bucket, key = self._bucket_key(name)
@@ -393,16 +401,7 @@ class GCSBackend(FsspecBackend):
 
     def touch(self, names: builtins.list[str]) -> None:
         """A server-side rewrite onto itself: a new generation and ``updated`` time."""
-        for name in names:
-            try:
-                self.fs.copy(self._p(name), self._p(name))
-            except FileNotFoundError:
-                continue
-            except Exception as e:
-                err = _translate(self.url, e)
-                if isinstance(err, ObjectNotFound):
-                    continue
-                raise err from None
+        self._each_present(names, lambda name: self.fs.copy(self._p(name), self._p(name)))
 
     def create(self, name: str, data: bytes) -> bool:
         return self._upload_if(name, data, "0")
