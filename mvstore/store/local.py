@@ -160,17 +160,19 @@ class LocalObjectStore:
     def read(self, oid: ObjectId, kind: int | None = None, _max_depth: int | None = None) -> bytes:
         fd = self._open(oid)
         try:
-            size = os.fstat(fd).st_size
-            data = b""
-            while len(data) < size:  # os.read may return short on large files
-                part = os.read(fd, size - len(data))
-                if not part:
+            buf = bytearray(os.fstat(fd).st_size)
+            view = memoryview(buf)
+            got = 0
+            while got < len(buf):  # one read into a buffer of the final size: no concatenation copies
+                n = os.readv(fd, [view[got:]])
+                if n <= 0:
                     break
-                data += part
+                got += n
+            data = view[:got]
         finally:
             os.close(fd)
         what = oid.hex()
-        env = parse_envelope(data[: ENVELOPE_SIZE + 65536], what)
+        env = parse_envelope(bytes(data[: ENVELOPE_SIZE + 65536]), what)
         if kind is not None and env.kind != kind:
             raise CorruptObject(
                 f"object {what}: expected a {'data' if kind == KIND_DATA else 'structured'} object"
