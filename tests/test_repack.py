@@ -71,6 +71,36 @@ def test_delta_chains_respect_depth_and_newest_is_a_key_frame(tmp_path: Path) ->
             assert store.delta_base(base) is None  # depth 1: bases are key frames
 
 
+@pytest.mark.parametrize("step", [0, -3600], ids=["same-second", "clock-went-back"])
+def test_deltas_follow_parentage_not_commit_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: int
+) -> None:
+    """Commit times have one-second resolution and clocks skew: repack must order checkpoints by
+    parentage (CI once saw a same-second child sorted after its parent, and no deltas at all)."""
+    import time
+    import types
+
+    import mvstore.ops.commit as commit_mod
+
+    now = [1_700_000_000]
+
+    def fake_time() -> float:
+        value = now[0]
+        now[0] += step
+        return float(value)
+
+    monkeypatch.setattr(commit_mod, "time", types.SimpleNamespace(time=fake_time, localtime=time.localtime))
+    repo, ckpts = _series_repo(tmp_path, "full", n=3)
+    res = repack(repo.repository)
+    assert res.deltas > 0
+    store = repo.repository.store
+    head = repo.repository.commit_object(mvstore.ObjectId.from_hex(repo.resolve_commit("HEAD")))
+    newest = repo.repository.manifest(repo.repository.tree(head.tree).by_path()["model.safetensors"].id)
+    assert all(store.delta_base(c.id) is None for t in newest.tensors for c in t.chunks)
+    for i, ckpt in enumerate(ckpts):
+        assert_same_files(ckpt, repo.export(f"HEAD~{len(ckpts) - 1 - i}", tmp_path / f"out-{i}"))
+
+
 def test_corrupt_delta_base_is_detected(tmp_path: Path) -> None:
     repo, _ = _series_repo(tmp_path, "full")
     repack(repo.repository)

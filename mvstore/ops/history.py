@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..ids import ObjectId
@@ -32,6 +32,35 @@ def walk(repo: Repository, start: ObjectId) -> Iterator[tuple[ObjectId, Commit]]
                 seen.add(p)
                 pc = repo.commit_object(p)
                 heapq.heappush(heap, (-pc.time, bytes(p), p, pc))
+
+
+def topo_order(repo: Repository, starts: Iterable[ObjectId]) -> list[tuple[ObjectId, Commit]]:
+    """Commits reachable from ``starts``, every child before its parents; among commits that are
+    ready at once, newest first. Timestamps have one-second resolution and clocks skew, so ordering
+    by time alone can put a parent before its child (``git log --topo-order``, Kahn's algorithm)."""
+    commits: dict[ObjectId, Commit] = {}
+    children: dict[ObjectId, int] = {}
+    stack = list(dict.fromkeys(starts))
+    while stack:
+        oid = stack.pop()
+        if oid in commits or not repo.store.has(oid):
+            continue  # seen, or beyond a shallow clone's edge
+        c = commits[oid] = repo.commit_object(oid)
+        for p in c.parents:
+            children[p] = children.get(p, 0) + 1
+            stack.append(p)
+    heap = [(-c.time, bytes(o), o) for o, c in commits.items() if children.get(o, 0) == 0]
+    heapq.heapify(heap)
+    out: list[tuple[ObjectId, Commit]] = []
+    while heap:
+        _t, _b, oid = heapq.heappop(heap)
+        c = commits[oid]
+        out.append((oid, c))
+        for p in dict.fromkeys(c.parents):
+            children[p] -= c.parents.count(p)
+            if children[p] == 0 and p in commits:
+                heapq.heappush(heap, (-commits[p].time, bytes(p), p))
+    return out
 
 
 def ref_names(repo: Repository) -> dict[ObjectId, list[str]]:

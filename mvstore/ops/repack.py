@@ -30,7 +30,7 @@ from ..formats.safetensors import DTYPE_BITS
 from ..ids import ObjectId
 from ..objects import Commit, SafetensorsManifest
 from ..repo import Repository
-from .history import walk
+from .history import topo_order
 from .stats import reachable_commits
 
 DEFAULT_DEPTH = 4
@@ -61,16 +61,7 @@ def _manifests(repo: Repository, commit: Commit) -> dict[str, SafetensorsManifes
 
 def _plan(repo: Repository, depth: int, use_delta: bool) -> tuple[dict[ObjectId, int], dict[ObjectId, ObjectId]]:
     """Every reachable tensor chunk → plane width, and chosen delta bases (child chunk → parent chunk)."""
-    commits = reachable_commits(repo)
-    order: list[tuple[ObjectId, Commit]] = []
-    seen: set[ObjectId] = set()
-    tips = sorted(commits, key=lambda c: -repo.commit_object(c).time)
-    for tip in tips:
-        for oid, cobj in walk(repo, tip):
-            if oid not in seen:
-                seen.add(oid)
-                order.append((oid, cobj))
-    order.sort(key=lambda x: -x[1].time)  # newest first: children before parents
+    order = topo_order(repo, reachable_commits(repo))  # children before parents, even within a second
     widths: dict[ObjectId, int] = {}
     bases: dict[ObjectId, ObjectId] = {}
     chain: dict[ObjectId, int] = {}
@@ -82,7 +73,7 @@ def _plan(repo: Repository, depth: int, use_delta: bool) -> tuple[dict[ObjectId,
                     if ch.id not in widths:
                         widths[ch.id] = max(1, DTYPE_BITS[t.dtype] // 8)
                         chain.setdefault(ch.id, 0)
-        if not use_delta or not commit.parents:
+        if not use_delta or not commit.parents or not repo.store.has(commit.parents[0]):
             continue
         parent = repo.commit_object(commit.parents[0])
         for path, pm in _manifests(repo, parent).items():
