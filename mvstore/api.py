@@ -22,6 +22,11 @@ from .revparse import resolve_commit, resolve_object
 if TYPE_CHECKING:
     import torch
 
+    from .ops.gc import GcResult
+    from .ops.repack import RepackResult
+    from .ops.repair import RepairResult
+    from .ops.sync import TransferResult
+    from .ops.verify import VerifyReport
     from .release.changes import Changelog, Suggestion
     from .release.checksums import ExportCheck
     from .release.convert import ConvertResult
@@ -201,6 +206,10 @@ class Repo:
     def branch(self, name: str, rev: str = "HEAD") -> str:
         return _refs.create_branch(self._repo, name, rev).id.hex()
 
+    def delete_branch(self, name: str) -> str:
+        """Delete a branch (not the current one); returns the id it pointed at."""
+        return _refs.delete_branch(self._repo, name).hex()
+
     def branches(self) -> dict[str, str]:
         return {b.name: b.id.hex() for b in _refs.list_branches(self._repo)}
 
@@ -209,6 +218,95 @@ class Repo:
 
     def read_file(self, rev: str, path: str) -> bytes:
         return _inspect.cat(self._repo, f"{rev}:{path}")
+
+    # -- remotes ---------------------------------------------------------------------------------------
+
+    def add_remote(
+        self, name: str, url: str, options: Mapping[str, object] | None = None, overwrite: bool = False
+    ) -> None:
+        """Remember ``url`` (any fsspec URL) as ``name``; ``options`` are fsspec storage options,
+        never credentials (those come from each backend's own chain)."""
+        from .remote.config import add_remote
+
+        add_remote(self._repo.config, name, url, dict(options or {}), overwrite)
+
+    def remotes(self) -> dict[str, str]:
+        from .remote.config import list_remotes
+
+        return {r.name: r.url for r in list_remotes(self._repo.config)}
+
+    def push(
+        self,
+        remote: str | None = None,
+        refs: list[str] | None = None,
+        force: bool = False,
+        compress: bool = True,
+        set_upstream: bool = False,
+    ) -> TransferResult:
+        """Upload what the remote lacks, then move its refs by compare-and-swap (``mv push``).
+        With no arguments: the current branch to its upstream."""
+        from .ops import sync
+
+        return sync.push(self._repo, remote, refs, force=force, compress=compress, set_upstream_branch=set_upstream)
+
+    def fetch(self, remote: str = "origin", wants: list[str] | None = None) -> TransferResult:
+        """Update ``refs/remotes/<remote>/*``; full ids in ``wants`` are fetched as pins, verified."""
+        from .ops import sync
+
+        return sync.fetch(self._repo, remote, wants)
+
+    def pull(self, remote: str | None = None, branch: str | None = None) -> TransferResult:
+        """Fetch, then fast-forward the current branch and its files."""
+        from .ops import sync
+
+        return sync.pull(self._repo, remote, branch)
+
+    @classmethod
+    def clone(
+        cls,
+        url: str,
+        dest: PathLike,
+        rev: str | None = None,
+        no_checkout: bool = False,
+        options: Mapping[str, object] | None = None,
+    ) -> Repo:
+        """A new repository at ``dest`` from ``url`` (only what ``rev`` needs, when given); on any
+        failure nothing is left behind."""
+        from .ops import sync
+
+        repository, _ = sync.clone(url, dest, rev, no_checkout, dict(options or {}))
+        return cls(repository.root)
+
+    # -- upkeep ---------------------------------------------------------------------------------------
+
+    def repack(self, depth: int = 4, delta: bool = True, dry_run: bool = False) -> RepackResult:
+        """Compress history in place (zstd planes, XOR deltas against the next checkpoint); ids
+        never change."""
+        from .ops.repack import repack
+
+        return repack(self._repo, depth, delta, dry_run)
+
+    def fsck(self, rev: str | None = None, full: bool = False) -> VerifyReport:
+        """``mv verify``: check objects, refs and reachability (``full`` re-hashes every data
+        chunk). Damage is reported in the result, never raised."""
+        from .ops.verify import verify
+
+        return verify(self._repo, rev, full)
+
+    def gc(
+        self, prune: str = "2.weeks.ago", dry_run: bool = False, expire_reflog: str = "90.days.ago"
+    ) -> GcResult:
+        """Remove unreachable objects older than ``prune`` (a grace period protects writers in
+        flight); reflog entries older than ``expire_reflog`` stop keeping objects alive."""
+        from .ops.gc import gc
+
+        return gc(self._repo, prune, dry_run, expire_reflog)
+
+    def repair(self, remote: str | None = None, full: bool = False) -> RepairResult:
+        """Quarantine damaged objects and fetch good copies from ``remote`` (``mv repair``)."""
+        from .ops.repair import repair
+
+        return repair(self._repo, remote, full)
 
     # -- tensors --------------------------------------------------------------------------------------
 

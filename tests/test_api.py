@@ -268,3 +268,69 @@ def test_revision_syntax(work: Path) -> None:
     # a branch and a tag with the same name: the tag wins, as in git
     repo.branch("light", ids[0])
     assert repo.resolve("light") == ids[2] and repo.resolve("refs/heads/light") == ids[0]
+
+
+def test_remote_workflow_and_upkeep_through_the_api(
+    work: Path, tmp_path: Path, moto_s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything the CLI does with remotes and upkeep, from Python: push to a real S3 server,
+    clone a pin, pull, repack, fsck, gc and repair."""
+    for k, v in moto_s3.env.items():
+        monkeypatch.setenv(k, v)  # credentials from the environment, never the config
+    url = moto_s3.make_bucket() + "/team/model"
+    repo = mvstore.Repo.init(work)
+    base = torch.randn(256, 256)
+    save_st(work / "model.safetensors", {"w": base, "b": torch.zeros(8)})
+    first = repo.commit("one")
+    save_st(work / "model.safetensors", {"w": base + 1e-4 * torch.randn(256, 256), "b": torch.ones(8)})
+    second = repo.commit("two")
+    with pytest.raises(UsageError, match="credentials"):
+        repo.add_remote("origin", url, {"endpoint_url": moto_s3.endpoint_url, "secret": "x"})
+    assert repo.remotes() == {}
+    repo.add_remote("origin", url, {"endpoint_url": moto_s3.endpoint_url})
+    assert repo.remotes() == {"origin": url}
+    sent = repo.push("origin", ["main"], set_upstream=True)
+    assert sent.objects > 0 and sent.refs
+    again = repo.push()  # the upstream was remembered; nothing is left to send
+    assert again.objects == 0 and again.bytes == 0
+
+    pinned = mvstore.Repo.clone(url, tmp_path / "pinned", rev=first, options={"endpoint_url": moto_s3.endpoint_url})
+    assert pinned.resolve_commit("HEAD") == first
+    assert load_file(pinned.path / "model.safetensors")["b"].sum() == 0
+
+    other = mvstore.Repo.clone(url, tmp_path / "other", options={"endpoint_url": moto_s3.endpoint_url})
+    assert other.resolve_commit("HEAD") == second
+    save_st(other.path / "model.safetensors", {"w": base, "b": torch.full((8,), 2.0)})
+    third = other.commit("three")
+    other.push()
+    got = repo.pull()
+    assert got.objects > 0 and repo.resolve_commit("HEAD") == third
+    assert load_file(work / "model.safetensors")["b"][0] == 2.0
+    fetched = mvstore.Repo.clone(url, tmp_path / "bare", rev=second, no_checkout=True,
+                                 options={"endpoint_url": moto_s3.endpoint_url})
+    assert not (fetched.path / "model.safetensors").exists()
+
+    packed = repo.repack()
+    assert packed.objects > 0 and packed.bytes_after <= packed.bytes_before
+    report = repo.fsck(full=True)
+    assert report.ok, report
+    repo.switch("scratch", create=True)
+    save_st(work / "model.safetensors", {"w": torch.randn(64, 64)})
+    repo.commit("thrown away")
+    repo.switch("main")
+    repo.delete_branch("scratch")
+    assert repo.gc(prune="now", expire_reflog="now", dry_run=True).removed_objects > 0
+    swept = repo.gc(prune="now", expire_reflog="now")
+    assert swept.removed_objects > 0 and repo.fsck(full=True).ok  # delta bases were kept
+    for rev, b0 in ((first, 0.0), (second, 1.0), (third, 2.0)):
+        assert load_file(repo.export(rev, tmp_path / f"out-{rev[:8]}") / "model.safetensors")["b"][0] == b0
+
+    victim = next(p for p in (work / ".mv" / "objects").rglob("*") if p.is_file())
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 1
+    victim.chmod(0o644)
+    victim.write_bytes(bytes(data))
+    assert not repo.fsck(full=True).ok
+    fixed = repo.repair("origin", full=True)
+    assert fixed.after.ok
+    assert repo.fsck(full=True).ok

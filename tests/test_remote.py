@@ -21,7 +21,7 @@ from mvstore.ops.sync import open_backend
 from mvstore.remote.backend import RemoteError, UnsafeRemote
 from mvstore.remote.config import add_remote
 from mvstore.repo import Repository
-from tests.conftest import assert_one_line_error, assert_same_files, files_of, run_mv
+from tests.conftest import assert_one_line_error, assert_same_files, files_of, run_mv, save_st
 
 
 def _model(path: Path, seed: int, rows: int = 600, width: int = 256, changed: int | None = None) -> None:
@@ -92,6 +92,50 @@ def _repo_with_two_commits(tmp_path: Path) -> tuple[Repository, Path]:
 
 def _clone(remote: Remote, dest: Path, **kw: Any) -> tuple[Repository, sync.TransferResult]:
     return sync.clone(remote.url, dest, options=remote.options, **kw)
+
+
+@pytest.mark.parametrize("kind", ["moto", "seaweed"])
+def test_s3_http_requests_per_object(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Count the HTTP calls s3fs makes: one GET per fetched loose object (s3fs's default HEADs each
+    object first), one HEAD per presence check (``fs.exists`` adds a listing for every missing key),
+    and a no-op push or pull costs a handful of requests."""
+    import collections
+
+    import s3fs
+
+    server = request.getfixturevalue("moto_s3" if kind == "moto" else "seaweed_s3")
+    for k, v in server.env.items():
+        monkeypatch.setenv(k, v)
+    calls: collections.Counter[str] = collections.Counter()
+    real = s3fs.S3FileSystem._call_s3
+
+    async def counting(self: Any, method: str, *a: Any, **kw: Any) -> Any:
+        calls[method] += 1
+        return await real(self, method, *a, **kw)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counting)
+    url = server.make_bucket() + "/m"
+    work = tmp_path / "work"
+    big = {f"big{i}": torch.randn(700_000) for i in range(3)}  # 2.8 MB each: pushed loose
+    save_st(work / "model.safetensors", {**big, **{f"small{i}": torch.randn(50) for i in range(30)}})
+    api = mvstore.Repo.init(work)
+    api.commit("one")
+    api.add_remote("origin", url, {"endpoint_url": server.endpoint_url})
+    pushed = api.push("origin", ["main"], set_upstream=True)
+    assert calls["head_object"] <= 3 + 4, calls  # one per big object checked, plus empty listings
+    calls.clear()
+    assert api.push().objects == 0
+    assert sum(calls.values()) <= 5 and calls["head_object"] == 0, calls
+    calls.clear()
+    clone = mvstore.Repo.clone(url, tmp_path / "clone", options={"endpoint_url": server.endpoint_url})
+    assert calls["head_object"] == 0, calls
+    assert calls["get_object"] <= pushed.objects + 4, (calls, pushed.objects)
+    assert_same_files(work, clone.path)
+    calls.clear()
+    assert clone.pull().objects == 0
+    assert sum(calls.values()) <= 5 and calls["head_object"] == 0, calls
 
 
 def test_push_clone_round_trip_byte_for_byte(tmp_path: Path, remote: Remote) -> None:

@@ -58,6 +58,18 @@ def check_remote_name(name: str) -> str:
     return name
 
 
+def refuse_secret(key: str, value: object) -> None:
+    """Credentials never go into ``.mv/config``: each backend has its own credential chain."""
+    low = key.lower().split(".")[-1]
+    if low == "token" and value in _TOKEN_MODES:
+        return  # gcsfs's token= also names a credential *mode* ("anon", "google_default"): no secret
+    if low in _SECRET_KEYS or "secret" in low or "password" in low:
+        raise UsageError(
+            f"option {key}: credentials are not stored in the config; use the backend's "
+            "environment variables or profile (e.g. AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS)"
+        )
+
+
 def parse_options(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` storage options; ``a.b=v`` nests (``client_kwargs.region_name=…``)."""
     out: dict[str, Any] = {}
@@ -65,14 +77,7 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--option expects KEY=VALUE, got {item!r}")
-        low = key.lower().split(".")[-1]
-        if low == "token" and value in _TOKEN_MODES:
-            pass  # gcsfs's token= also names a credential *mode* ("anon", "google_default"): no secret
-        elif low in _SECRET_KEYS or "secret" in low or "password" in low:
-            raise UsageError(
-                f"--option {key}: credentials are not stored in the config; use the backend's "
-                "environment variables or profile (e.g. AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS)"
-            )
+        refuse_secret(key, value)
         try:
             parsed = json.loads(value)
             typed: Any = (
@@ -106,11 +111,14 @@ def add_remote(
     config: Config, name: str, url: str, options: dict[str, Any], overwrite: bool = False
 ) -> RemoteSpec:
     section = _section(name)
+    flat = _flatten(options)
+    for k, v in flat:
+        refuse_secret(k, v)
     if config.has_section(section) and not overwrite:
         raise UsageError(f"remote {name!r} already exists")
     config.remove_section(section)
     config.set(section, "url", url)
-    for k, v in _flatten(options):
+    for k, v in flat:
         config.set(section, f"option.{k}", v)
     config.save()
     return RemoteSpec(name, url, options)

@@ -76,6 +76,7 @@ class FsspecBackend:
     """Generic fsspec filesystem: reads, writes, listings; no conditional writes."""
 
     atomic = False
+    _cat_options: dict[str, Any] = {}  # extra arguments for every whole-object read
 
     def __init__(self, fs: Any, root: str, url: str) -> None:
         self.fs = fs
@@ -92,7 +93,7 @@ class FsspecBackend:
             raise _translate(self.url, e) from None
 
     def read(self, name: str) -> bytes:
-        return bytes(self._run(self.fs.cat_file, self._p(name)))
+        return bytes(self._run(self.fs.cat_file, self._p(name), **self._cat_options))
 
     def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         path = self._p(name)
@@ -114,7 +115,7 @@ class FsspecBackend:
         if not names:
             return {}
         paths = {self.fs._strip_protocol(self._p(n)): n for n in names}
-        got = self._run(self.fs.cat, list(paths), on_error="return")
+        got = self._run(self.fs.cat, list(paths), on_error="return", **self._cat_options)
         if not isinstance(got, dict):  # a single path comes back bare
             got = {next(iter(paths)): got}
         out = {}
@@ -270,11 +271,39 @@ class S3Backend(FsspecBackend):
     """S3 (and S3-compatible servers): If-None-Match / If-Match conditional PUTs."""
 
     atomic = True
+    # s3fs HEADs every object before its GET (to split big ones into concurrent ranges): objects
+    # here are ≤ a few MiB and already read many at a time, so one GET each is the fast path.
+    _cat_options = {"max_concurrency": 1}
 
     def _bucket_key(self, name: str) -> tuple[str, str]:
         path = self._p(name)
         bucket, _, key = path.partition("/")
         return bucket, key
+
+    def exists_many(self, names: builtins.list[str]) -> set[str]:
+        """One HEAD per name, all at once (``fs.exists`` adds a listing for every missing key)."""
+        if len(names) > 16:
+            return super().exists_many(names)
+        import asyncio
+
+        from fsspec.asyn import sync
+
+        async def head(name: str) -> bool:
+            bucket, key = self._bucket_key(name)
+            try:
+                await self.fs._call_s3("head_object", Bucket=bucket, Key=key)
+                return True
+            except FileNotFoundError:
+                return False
+
+        async def heads() -> list[bool]:
+            return await asyncio.gather(*(head(n) for n in names))
+
+        try:
+            found = sync(self.fs.loop, heads)
+        except Exception as e:
+            raise _translate(self.url, e) from None
+        return {n for n, ok in zip(names, found, strict=True) if ok}
 
     def read_versioned(self, name: str) -> Versioned | None:
         from fsspec.asyn import sync
@@ -342,6 +371,9 @@ class GCSBackend(FsspecBackend):
     """Google Cloud Storage: generation preconditions (``ifGenerationMatch``; 0 = must not exist)."""
 
     atomic = True
+    # s3fs HEADs every object before its GET (to split big ones into concurrent ranges): objects
+    # here are ≤ a few MiB and already read many at a time, so one GET each is the fast path.
+    _cat_options = {"max_concurrency": 1}
 
     def _bucket_key(self, name: str) -> tuple[str, str]:
         bucket, _, key = self._p(name).partition("/")
