@@ -182,7 +182,7 @@ def test_concurrent_pushers_lose_nothing(tmp_path: Path, shared_remote: dict[str
         c = tmp_path / f"c{i}"
         mv("clone", url, str(c), *shared_remote["options"], cwd=tmp_path, env=env)
         clients.append(str(c))
-    rounds = trials(8, 100) if shared_remote["kind"] == "folder" else trials(5, 40)
+    rounds = trials(8, 100) if shared_remote["kind"] == "folder" else trials(5, 100)
     ctx = mp.get_context("fork")
     barrier = ctx.Manager().Barrier(N)
     with (

@@ -231,3 +231,26 @@ def test_tag_codec_versions() -> None:
     ):
         with pytest.raises(InvalidObject):
             codec.decode_object(codec.pack(bad), "t")
+
+
+def test_verify_remote_checks_tag_signatures(released: Path, keys: Path, tmp_path: Path) -> None:
+    """`mv verify --remote R TAG` is the check a server runs before it pulls a release: the tag's
+    signature (against the local trusted keys), its name binding and unsigned tags, as locally."""
+    remote = tmp_path / "remote"
+    other = generate_key("mallory", tmp_path / "mallory")
+    run_mv("tag", "-s", "--key", str(other.path), "v1.0.1", cwd=released)
+    run_mv("tag", "v1.0.2", "-m", "unsigned", cwd=released)
+    run_mv("remote", "add", "origin", str(remote), cwd=released)
+    run_mv("push", "origin", "main", "v1.0.0", "v1.0.1", "v1.0.2", cwd=released)
+    res = json.loads(run_mv("verify", "--remote", "origin", "v1.0.0", "--json", cwd=released).stdout)
+    assert res["signer_name"] == "alice" and res["ok"]
+    cp = run_mv("verify", "--remote", "origin", "v1.0.1", cwd=released, check=False)
+    assert cp.returncode == 1
+    assert_one_line_error(cp, "v1.0.1", "not a trusted key", other.public_key)
+    cp = run_mv("verify", "--remote", "origin", "v1.0.2", cwd=released, check=False)
+    assert cp.returncode == 1 and "signature" in cp.stdout
+    assert run_mv("verify", "--remote", "origin", "v1.0.2", "--unsigned", cwd=released).returncode == 0
+    # a signed tag replayed under another name on the remote
+    (remote / "refs" / "tags" / "v9.0.0").write_text((remote / "refs" / "tags" / "v1.0.0").read_text())
+    cp = run_mv("verify", "--remote", "origin", "v9.0.0", cwd=released, check=False)
+    assert_one_line_error(cp, "reused under another name")

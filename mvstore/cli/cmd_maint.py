@@ -82,7 +82,8 @@ def verify(
     By default data objects are checked for presence, envelope, kind and size (every read
     re-hashes anyway); --full re-hashes all of them. With --remote NAME the remote is verified in
     place: structures are downloaded once, data objects are checked in the pack indexes and
-    listings (--full downloads each once).
+    listings (--full downloads each once); a tag REV's signature is checked against the local
+    trusted keys, as for a local tag.
 
     Exit codes: 0 clean, 1 problems found (listed on stdout, the first also on stderr),
     2 could not run (not a repository, unknown revision, unreachable remote).
@@ -107,7 +108,7 @@ def verify(
 
             spec = resolve_remote(repo, remote_name)
             layout = RemoteLayout(open_backend(spec.url, spec.options), None)
-            report = verify_remote(layout, rev, full or history)
+            report = verify_remote(layout, rev, full or history, repo, list(keyring), not unsigned)
         else:
             report = do_verify(repo, rev, full or history, list(keyring), not unsigned, history)
     except MvError as e:

@@ -836,13 +836,21 @@ def _leftovers(repo: Repository, report: VerifyReport) -> None:
 # -- remotes ----------------------------------------------------------------------------------------
 
 
-def verify_remote(layout: Any, rev: str | None = None, full: bool = False) -> VerifyReport:
+def verify_remote(
+    layout: Any,
+    rev: str | None = None,
+    full: bool = False,
+    repo: Repository | None = None,
+    keyrings: list[str] | None = None,
+    require_signature: bool = True,
+) -> VerifyReport:
     """Verify a remote where it is: each object downloaded at most once, nothing stored locally.
 
     Structured objects are downloaded (by ranged reads per pack) and checked like local ones.
     Data objects are checked for presence (pack indexes and the listing, including that every
     index row lies inside its pack); ``full`` downloads each one once and re-hashes it. ``layout``
-    should have no index cache, so that the remote's own indexes are what is checked.
+    should have no index cache, so that the remote's own indexes are what is checked. A tag
+    ``rev`` is checked as a release, as locally: its signature against ``repo``'s trusted keys.
     """
     from ..remote.maintenance import inventory, read_objects, structural_problems
 
@@ -935,6 +943,12 @@ def verify_remote(layout: Any, rev: str | None = None, full: bool = False) -> Ve
                 raise CouldNotVerify(f"{rev}: no such branch or tag on {url}")
             root = found
         report.commit = root
+        tag_ref = rev[len(TAGS) :] if rev.startswith(TAGS) else rev
+        if refs.get(TAGS + tag_ref) != root:
+            tag_ref = None
+        _check_remote_release(
+            repo, report, rev, root, tag_ref, read_structs, keyrings, require_signature
+        )
         walker.walk([_Edge(root, "commit-or-tag", None, rev)])
     walker.finish(full)
     if rev is None:
@@ -947,3 +961,35 @@ def verify_remote(layout: Any, rev: str | None = None, full: bool = False) -> Ve
                 report.dangling.append((pack, "pack"))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _check_remote_release(
+    repo: Repository | None,
+    report: VerifyReport,
+    rev: str,
+    root: ObjectId,
+    tag_ref: str | None,
+    read_structs: StructReader,
+    keyrings: list[str] | None,
+    require_signature: bool,
+) -> None:
+    """A remote tag gets the checks a local one gets (damage is left to the walk that follows)."""
+    got = next(iter(read_structs([root])), None)
+    if got is None or isinstance(got[1], MvError):
+        return
+    try:
+        obj = codec.decode_object(got[1], root.hex())
+    except MvError:
+        return
+    if isinstance(obj, Tag):
+        report.tag, report.tag_id = obj.name, root
+        report.commit = obj.target
+        if repo is None:
+            if require_signature:
+                report.warnings.append(f"{rev}: signature not checked (no repository holds the trusted keys)")
+            return
+        _check_signature(repo, report, rev, root, obj, tag_ref, keyrings, require_signature)
+    elif isinstance(obj, Commit) and tag_ref is not None and require_signature:
+        report.problem(
+            "signature", None, rev, f"{rev} is not a signed tag (use --unsigned to check object hashes only)"
+        )
