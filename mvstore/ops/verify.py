@@ -943,9 +943,8 @@ def verify_remote(
                 raise CouldNotVerify(f"{rev}: no such branch or tag on {url}")
             root = found
         report.commit = root
-        tag_ref = rev[len(TAGS) :] if rev.startswith(TAGS) else rev
-        if refs.get(TAGS + tag_ref) != root:
-            tag_ref = None
+        short = rev[len(TAGS) :] if rev.startswith(TAGS) else rev
+        tag_ref = short if refs.get(TAGS + short) == root else None
         _check_remote_release(
             repo, report, rev, root, tag_ref, read_structs, keyrings, require_signature
         )
