@@ -6,6 +6,7 @@ malformed ones are built byte by byte, since a writer will not produce them.
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -181,12 +182,16 @@ def test_requantization_dedupes(repo: mvstore.Repo, work: Path) -> None:
         kvs={"general.file_type": 1},
     )
     res = run_mv("commit", "-m", "f16 b", "--json", cwd=work)
-    import json
-
     stats = json.loads(res.stdout)
     assert stats["new_bytes"] < 2 * 1024 * 1024  # b in f16 (1 MiB) + manifest, not `a` again
-    d = repo.diff("HEAD~1", "HEAD")
+    d = repo.diff("HEAD~1", "HEAD", stats=True)
     assert [f.path for f in d.files] == ["m.gguf"]
+    (change,) = d.files[0].tensors  # `a` is the same chunk in both: only `b` is listed
+    assert (change.name, change.status, change.dtype, change.old_dtype) == ("b", "retyped", "F16", "F32")
+    assert change.shape == (1024, 512)  # dims as GGUF lists them, ne[0] first
+    assert change.changed_bytes == change.nbytes == 512 * 1024 * 2
+    cli = json.loads(run_mv("diff", "HEAD~1", "HEAD", "--json", cwd=work).stdout)
+    assert "b" in json.dumps(cli) and '"retyped"' in json.dumps(cli)
     out = work.parent / "out"
     repo.export("HEAD~1", out)
     repo.checkout("HEAD~1")
@@ -198,10 +203,20 @@ def test_cli_ls_and_checkout(repo: mvstore.Repo, work: Path) -> None:
     original = p.read_bytes()
     run_mv("commit", "-m", "gguf", cwd=work)
     assert "gguf" in run_mv("ls", cwd=work).stdout
+    listed = run_mv("ls", "HEAD:model.gguf", cwd=work).stdout.split()
+    assert (listed[0], listed[1], listed[-1]) == ("F32", "32x8", "w"), listed
+    (t,) = json.loads(run_mv("ls", "HEAD:model.gguf", "--json", cwd=work).stdout)["tensors"]
+    assert (t["name"], t["dtype"], t["shape"], t["nbytes"]) == ("w", "F32", [32, 8], 8 * 32 * 4)
     p.unlink()
     run_mv("checkout", "HEAD", "--force", cwd=work)
     assert p.read_bytes() == original
     run_mv("verify", "HEAD", "--unsigned", cwd=work)
+    write_gguf(p, {"w": (np.full((8, 32), 2.0, dtype=np.float32), None)})
+    (f,) = repo.diff().files  # the work folder against HEAD
+    assert [(c.name, c.status) for c in f.tensors] == [("w", "changed")]
+    repo.commit("twos")
+    (f,) = repo.diff("HEAD~1", "HEAD", stats=True).files
+    assert f.tensors[0].max_abs_diff == 1.0 and f.tensors[0].rel_change == pytest.approx(1.0)
 
 
 _TYPES = [Q.F32, Q.F16, Q.Q8_0, Q.Q4_0, Q.Q6_K, Q.I32, Q.BF16]

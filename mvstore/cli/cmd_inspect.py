@@ -14,7 +14,7 @@ from .app import Context, emit_json, human, pass_ctx
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
 def ls_(ctx: Context, spec: str, as_json: bool) -> None:
-    """List the files of a revision; REV:FILE.safetensors lists its tensors (dtype, shape, size)."""
+    """List the files of a revision; REV:FILE (.safetensors or .gguf) lists its tensors (dtype, shape, size)."""
     from ..ops.inspect import ls
 
     res = ls(ctx.repo(), spec)

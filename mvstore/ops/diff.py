@@ -1,4 +1,4 @@
-"""``mv diff``: files added/removed/changed, and inside safetensors files, tensors.
+"""``mv diff``: files added/removed/changed, and inside safetensors and GGUF files, tensors.
 
 Tensor equality comes from chunk ids (no data read). ``stats`` reads the changed tensors and adds
 numerical change: relative L2 norm of the difference and the largest absolute difference.
@@ -12,9 +12,10 @@ from .. import codec
 from ..codec import KIND_STRUCT
 from ..ids import ObjectId
 from ..ingest import Ingestor
-from ..objects import SafetensorsManifest, TensorEntry, Tree, TreeEntry
+from ..objects import TensorEntry, Tree, TreeEntry
 from ..repo import Repository
 from ..revparse import resolve_commit
+from .inspect import tensor_entries
 from .status import worktree_entries
 
 
@@ -91,30 +92,28 @@ class _StructCapture:
         return True
 
 
-def _manifest(repo: Repository, e: TreeEntry | None) -> SafetensorsManifest | None:
-    if e is None or e.kind != "safetensors" or e.id is None:
+def _tensors(repo: Repository, e: TreeEntry | None) -> list[TensorEntry] | None:
+    """The tensor table of a safetensors or GGUF entry (committed, or only in the work folder)."""
+    if e is None or e.kind not in ("safetensors", "gguf") or e.id is None:
         return None
     if repo.store.has(e.id):
-        return repo.manifest(e.id)
+        return tensor_entries(repo.read_object(e.id))
     # A work-folder file that was never committed: rebuild its manifest in memory.
     capture = _StructCapture()
     with Ingestor(capture, strict=False) as ing:
         entry, _ = ing.ingest_file(repo.root / e.path, e.path)
-    if entry.kind != "safetensors":
-        return None
     raw = capture.objects.get(entry.id) if entry.id else None
-    obj = codec.decode_object(raw, entry.path) if raw is not None else None
-    return obj if isinstance(obj, SafetensorsManifest) else None
+    return tensor_entries(codec.decode_object(raw, entry.path)) if raw is not None else None
 
 
 def _tensor_changes(
     repo: Repository, o: TreeEntry | None, n: TreeEntry | None, stats: bool
 ) -> list[TensorChange]:
-    mo, mn = _manifest(repo, o), _manifest(repo, n)
+    mo, mn = _tensors(repo, o), _tensors(repo, n)
     if mo is None and mn is None:
         return []
-    to = {t.name: t for t in mo.tensors} if mo else {}
-    tn = {t.name: t for t in mn.tensors} if mn else {}
+    to = {t.name: t for t in mo} if mo else {}
+    tn = {t.name: t for t in mn} if mn else {}
     out = []
     for name in sorted(set(to) | set(tn)):
         a, b = to.get(name), tn.get(name)
