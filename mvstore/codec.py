@@ -47,7 +47,7 @@ from .paths import check_tree_path
 
 FORMAT_VERSION = 1
 #: A tag that carries a ``signature`` is ``v: 2``, so a reader that predates signatures fails with
-#: "unsupported format version" instead of silently ignoring one (docs/format.md, 5.5).
+#: "unsupported format version" instead of silently ignoring one (docs/format.md, "Signed tags").
 SIGNED_TAG_VERSION = 2
 
 # --- envelope -------------------------------------------------------------------------------------
@@ -58,8 +58,8 @@ ENVELOPE_SIZE = ENVELOPE.size  # 16: keeps raw payloads 16-byte aligned for zero
 
 ENCODING_RAW = 0
 ENCODING_XOR_DELTA = 3
-#: Encodings a reader must know. Only ``raw`` is written today; the others are reserved so that
-#: compression and deltas arrive without a format break (docs/format.md, "Encodings").
+#: Encodings a reader must know: the local store writes ``raw``, pushes write ``zstd`` /
+#: ``zstd-planes``, ``mv repack`` writes ``zstd-planes`` / ``xor-delta`` (docs/format.md, "Encodings").
 ENCODING_NAMES = {0: "raw", 1: "zstd", 2: "zstd-planes", 3: "xor-delta"}
 
 KIND_DATA = 1  # raw bytes: tensor chunks, file blobs
@@ -424,6 +424,12 @@ def _from_map(m: Any, what: str) -> StoredObject:
                 if "data" in em:
                     raise InvalidObject(f"object {what}: entry {path!r} has both id and data")
                 entries.append(TreeEntry(path, k, size, ef.get("x", bool, False), ef.oid("id"), None))  # type: ignore[arg-type]
+        files = {e.path for e in entries}
+        for e in entries:  # "a" and "a/b" cannot both be files: no checkout could write that tree
+            parts = e.path.split("/")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in files:
+                    raise InvalidObject(f"object {what}: {'/'.join(parts[:i])!r} is both a file and a folder")
         return Tree(tuple(entries))
     if kind == "chunked":
         f = _Fields(m, {"v", "type", "size", "chunks"}, what)

@@ -41,6 +41,7 @@ from mvstore.codec import KIND_STRUCT
 from mvstore.errors import (
     CorruptObject,
     FileChanged,
+    InvalidObject,
     InvalidRefName,
     InvalidSafetensors,
     MvError,
@@ -568,3 +569,15 @@ def test_unstorable_file_names_give_one_line(committed: Path, fname: str) -> Non
         mvstore.Repo(committed).commit("odd name")
     assert_one_line_error(run_mv("commit", "-m", "odd", cwd=committed, check=False))
     assert_unchanged(committed, before)
+
+
+@pytest.mark.parametrize("paths", [["a", "a/b"], ["w", "w-x", "w/x/y"]])
+def test_tree_with_a_file_that_is_also_a_folder_is_invalid(paths: list[str]) -> None:
+    """No checkout could write such a tree: the decoder refuses it (docs/format.md, trees)."""
+    raw = codec.pack({"v": 1, "type": "tree",
+                      "entries": [{"path": p, "kind": "inline", "size": 1, "data": b"x"} for p in paths]})
+    with pytest.raises(InvalidObject, match="both a file and a folder"):
+        codec.decode_object(raw, "t")
+    ok = codec.pack({"v": 1, "type": "tree",
+                     "entries": [{"path": p, "kind": "inline", "size": 1, "data": b"x"} for p in paths[1:]]})
+    assert len(codec.decode_object(ok, "t").entries) == len(paths) - 1  # type: ignore[union-attr]
