@@ -7,9 +7,11 @@ their ids before they enter the local store, and local refs move only after the 
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -276,15 +278,25 @@ def push(
     sent = 0
 
     def encoded() -> Iterator[tuple[ObjectId, int, bytes]]:
+        """Encoded objects in order, ``window`` in flight: workers keep compressing while the
+        consumer uploads (a batch-at-a-time map left the pool idle during every write)."""
         nonlocal raw_total, sent
+        window = 32
         with ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2))) as pool:
-            for start in range(0, len(missing), 64):
-                for i, (oid, kind, env, raw_len) in enumerate(pool.map(encode, missing[start : start + 64])):
-                    raw_total += raw_len
-                    sent += len(env)
-                    if progress:
-                        progress("push", start + i + 1, sent, len(missing))
-                    yield oid, kind, env
+            todo = iter(missing)
+            pending = deque(pool.submit(encode, item) for item in itertools.islice(todo, window))
+            done = 0
+            while pending:
+                oid, kind, env, raw_len = pending.popleft().result()
+                following = next(todo, None)
+                if following is not None:
+                    pending.append(pool.submit(encode, following))
+                raw_total += raw_len
+                sent += len(env)
+                done += 1
+                if progress:
+                    progress("push", done, sent, len(missing))
+                yield oid, kind, env
 
     result.objects, result.bytes = layout.upload(encoded())
     result.raw_bytes = raw_total
