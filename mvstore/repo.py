@@ -99,6 +99,20 @@ class Repository:
             raise InvalidObject(f"object {oid.hex()} is a {type(obj).__name__.lower()}, not a commit")
         raise InvalidObject(f"tag chain at {oid.hex()} is too deep")
 
+    def shallow_commits(self) -> set[ObjectId]:
+        """Commits whose parents were deliberately not fetched (``clone --rev``): history stops there."""
+        try:
+            text = (self.mvdir / "shallow").read_text("ascii")
+        except (FileNotFoundError, UnicodeDecodeError):
+            return set()
+        out = set()
+        for line in text.split():
+            try:
+                out.add(ObjectId.from_hex(line.strip()))
+            except ValueError:
+                continue
+        return out
+
     def author(self) -> str:
         return identity(self.config)
 

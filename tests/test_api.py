@@ -232,6 +232,14 @@ def test_save_rejects_bad_input(work: Path) -> None:
         repo.save({"w": [1, 2, 3]})  # type: ignore[dict-item]
     with pytest.raises(mvstore.RevisionNotFound):
         repo.resolve("HEAD")  # nothing was committed
+    # a file where the tree already has a folder of that name, and the reverse: refused, nothing written
+    first = repo.save({"w": torch.ones(2)}, path="a.safetensors/b.safetensors")
+    for path in ("a.safetensors", "a.safetensors/b.safetensors/c.safetensors"):
+        with pytest.raises(mvstore.errors.InvalidPath, match="also a file"):
+            repo.save({"w": torch.zeros(2)}, path=path)
+        assert repo.resolve_commit("HEAD") == first
+    repo.status()  # HEAD still reads
+    assert repo.fsck().ok
 
 
 def test_saved_file_equals_reference_writer(work: Path, tmp_path: Path) -> None:
@@ -286,6 +294,9 @@ def test_remote_workflow_and_upkeep_through_the_api(
     second = repo.commit("two")
     with pytest.raises(UsageError, match="credentials"):
         repo.add_remote("origin", url, {"endpoint_url": moto_s3.endpoint_url, "secret": "x"})
+    for bad in ({"cache_dir": tmp_path}, {"client_kwargs.region_name": "x"}, {"": 1}):
+        with pytest.raises(UsageError, match="option"):
+            repo.add_remote("origin", url, bad)
     assert repo.remotes() == {}
     repo.add_remote("origin", url, {"endpoint_url": moto_s3.endpoint_url})
     assert repo.remotes() == {"origin": url}

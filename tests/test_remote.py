@@ -412,3 +412,26 @@ def test_stage_history_travels_with_push_and_fetch(tmp_path: Path) -> None:
     run_mv("fetch", "origin", cwd=tmp_path / "c")
     listing = run_mv("stage", "-l", cwd=tmp_path / "c").stdout
     assert "release" in listing, listing
+
+
+def test_shallow_clone_history_commands_stop_at_the_edge(tmp_path: Path) -> None:
+    """``clone --rev`` fetches no parents: log, stats, repack, gc and verify work from there and
+    stop at the edge, and a new commit on top of it pushes back (found by review: log and repack
+    walked into the missing parent)."""
+    repo, work = _repo_with_two_commits(tmp_path)
+    url = str(tmp_path / "remote")
+    api = mvstore.Repo(work)
+    api.add_remote("origin", url)
+    api.push("origin", ["main"])
+    shallow = mvstore.Repo.clone(url, tmp_path / "shallow", rev="main")
+    assert [e.commit.message for e in shallow.log()] == ["two"]
+    assert "two" in run_mv("log", cwd=shallow.path).stdout
+    _model(shallow.path, 2, changed=1)
+    shallow.commit("three")
+    assert [e.commit.message for e in shallow.log()] == ["three", "two"]
+    assert shallow.stats().commits == 2
+    assert shallow.repack().objects > 0
+    assert shallow.fsck(full=True).ok
+    assert shallow.gc(prune="now").removed_objects == 0
+    out = shallow.export("HEAD~1", tmp_path / "out")
+    assert files_of(out) == files_of(work)

@@ -254,3 +254,26 @@ def test_verify_remote_checks_tag_signatures(released: Path, keys: Path, tmp_pat
     (remote / "refs" / "tags" / "v9.0.0").write_text((remote / "refs" / "tags" / "v1.0.0").read_text())
     cp = run_mv("verify", "--remote", "origin", "v9.0.0", cwd=released, check=False)
     assert_one_line_error(cp, "reused under another name")
+
+
+def test_verify_remote_tag_rehashes_the_release(released: Path, keys: Path, tmp_path: Path) -> None:
+    """As locally, a release's files are re-hashed on the remote even without --full (a branch is
+    checked for presence only): a flipped byte in one of its chunks is found."""
+    remote = tmp_path / "remote"
+    save_st(released / "model.safetensors", {"w": torch.randn(1024, 1024), "b": torch.zeros(64)})
+    run_mv("commit", "-m", "big", cwd=released)
+    run_mv("tag", "-s", "v1.1.0", "-m", "big release", cwd=released)
+    run_mv("remote", "add", "origin", str(remote), cwd=released)
+    run_mv("push", "origin", "main", "v1.1.0", cwd=released)
+    assert run_mv("verify", "--remote", "origin", "v1.1.0", cwd=released).returncode == 0
+    loose = [p for p in (remote / "objects").rglob("*") if p.is_file()]
+    assert loose, "the 4 MiB tensor travels as a loose object"
+    data = bytearray(loose[0].read_bytes())
+    data[len(data) // 2] ^= 0x40
+    loose[0].write_bytes(bytes(data))
+    assert run_mv("verify", "--remote", "origin", "main", cwd=released).returncode == 0  # presence only
+    cp = run_mv("verify", "--remote", "origin", "v1.1.0", cwd=released, check=False)
+    assert cp.returncode == 1, cp.stdout
+    res = json.loads(run_mv("verify", "--remote", "origin", "v1.1.0", "--json", cwd=released, check=False).stdout)
+    assert not res["ok"] and res["signer_name"] == "alice"
+    assert [p["code"] for p in res["problems"]] == ["corrupt"], res["problems"]

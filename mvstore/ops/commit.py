@@ -14,7 +14,7 @@ from ..objects import Commit, MetaValue, Tree, TreeEntry
 from ..refs import HEADS
 from ..repo import Repository
 from ..statcache import StatCache
-from .snapshot import merge_tree, snapshot
+from .snapshot import check_no_file_dir_clash, merge_tree, snapshot
 
 MAX_MESSAGE = 1 << 20
 
@@ -77,6 +77,7 @@ def write_commit(
 ) -> ObjectId:
     if len(message.encode()) > MAX_MESSAGE:
         raise UsageError("commit message is larger than 1 MiB")
+    check_no_file_dir_clash(e.path for e in tree.entries)  # every writer (save, convert) comes here
     if parent is not None and not allow_empty:
         parent_commit = repo.commit_object(parent)
         if repo.tree(parent_commit.tree) == tree:

@@ -20,14 +20,18 @@ class LogEntry:
 
 
 def walk(repo: Repository, start: ObjectId) -> Iterator[tuple[ObjectId, Commit]]:
-    """Commits reachable from ``start``, newest first (by time, then id), each once."""
+    """Commits reachable from ``start``, newest first (by time, then id), each once; history stops
+    at a shallow clone's edge (parents deliberately not fetched)."""
     seen = {start}
+    edge = repo.shallow_commits()
     first = repo.commit_object(start)
     heap = [(-first.time, bytes(start), start, first)]
     while heap:
         _t, _b, oid, c = heapq.heappop(heap)
         yield oid, c
         for p in c.parents:
+            if oid in edge and not repo.store.has(p):
+                continue
             if p not in seen:
                 seen.add(p)
                 pc = repo.commit_object(p)
@@ -40,13 +44,16 @@ def topo_order(repo: Repository, starts: Iterable[ObjectId]) -> list[tuple[Objec
     by time alone can put a parent before its child (``git log --topo-order``, Kahn's algorithm)."""
     commits: dict[ObjectId, Commit] = {}
     children: dict[ObjectId, int] = {}
+    edge = repo.shallow_commits()
     stack = list(dict.fromkeys(starts))
     while stack:
         oid = stack.pop()
-        if oid in commits or not repo.store.has(oid):
-            continue  # seen, or beyond a shallow clone's edge
+        if oid in commits:
+            continue
         c = commits[oid] = repo.commit_object(oid)
         for p in c.parents:
+            if oid in edge and not repo.store.has(p):
+                continue  # beyond a shallow clone's edge
             children[p] = children.get(p, 0) + 1
             stack.append(p)
     heap = [(-c.time, bytes(o), o) for o, c in commits.items() if children.get(o, 0) == 0]
@@ -57,8 +64,10 @@ def topo_order(repo: Repository, starts: Iterable[ObjectId]) -> list[tuple[Objec
         c = commits[oid]
         out.append((oid, c))
         for p in dict.fromkeys(c.parents):
+            if p not in commits:
+                continue  # beyond a shallow clone's edge
             children[p] -= c.parents.count(p)
-            if children[p] == 0 and p in commits:
+            if children[p] == 0:
                 heapq.heappush(heap, (-commits[p].time, bytes(p), p))
     return out
 

@@ -7,12 +7,13 @@ their ids before they enter the local store, and local refs move only after the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,14 +278,15 @@ def push(
     raw_total = 0
     sent = 0
 
-    def encoded() -> Iterator[tuple[ObjectId, int, bytes]]:
+    def encoded() -> Generator[tuple[ObjectId, int, bytes], None, None]:
         """Encoded objects in order, ``window`` in flight: workers keep compressing while the
         consumer uploads (a batch-at-a-time map left the pool idle during every write)."""
         nonlocal raw_total, sent
         window = 32
-        with ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2))) as pool:
-            todo = iter(missing)
-            pending = deque(pool.submit(encode, item) for item in itertools.islice(todo, window))
+        pool = ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2)))
+        todo = iter(missing)
+        pending = deque(pool.submit(encode, item) for item in itertools.islice(todo, window))
+        try:
             done = 0
             while pending:
                 oid, kind, env, raw_len = pending.popleft().result()
@@ -297,8 +299,11 @@ def push(
                 if progress:
                     progress("push", done, sent, len(missing))
                 yield oid, kind, env
+        finally:  # an upload that failed, or Ctrl-C: drop the queued work instead of finishing it
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    result.objects, result.bytes = layout.upload(encoded())
+    with contextlib.closing(encoded()) as stream:
+        result.objects, result.bytes = layout.upload(stream)
     result.raw_bytes = raw_total
     # Objects are all on the remote: now the refs, each by compare-and-swap.
     for full, old, new in updates:

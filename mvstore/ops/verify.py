@@ -505,17 +505,7 @@ def _local_data(repo: Repository) -> DataChecker:
 
 def read_shallow(repo: Repository) -> set[ObjectId]:
     """Commits whose parents were deliberately not fetched (``clone --rev``)."""
-    try:
-        text = (repo.mvdir / "shallow").read_text("ascii")
-    except (FileNotFoundError, UnicodeDecodeError):
-        return set()
-    out = set()
-    for line in text.split():
-        try:
-            out.add(ObjectId.from_hex(line.strip()))
-        except ValueError:
-            continue
-    return out
+    return repo.shallow_commits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -908,14 +898,16 @@ def verify_remote(
     def check_data(
         items: list[tuple[ObjectId, int, bool]],
     ) -> Iterator[tuple[ObjectId, DataResult | MvError]]:
-        if not full:
-            for oid, _size, _f in items:
-                if oid in locations:
-                    yield oid, (0, None)
-                else:
-                    yield oid, ObjectNotFound(f"object {oid.hex()} is missing")
+        for oid, _size, rehash in items:  # presence only, unless --full or a tagged snapshot
+            if rehash:
+                continue
+            if oid in locations:
+                yield oid, (0, None)
+            else:
+                yield oid, ObjectNotFound(f"object {oid.hex()} is missing")
+        sizes = {oid: size for oid, size, rehash in items if rehash}
+        if not sizes:
             return
-        sizes = {oid: size for oid, size, _f in items}
         for oid, got in read_objects(layout, inv, list(sizes)):
             if isinstance(got, MvError):
                 yield oid, got
@@ -945,10 +937,12 @@ def verify_remote(
         report.commit = root
         short = rev[len(TAGS) :] if rev.startswith(TAGS) else rev
         tag_ref = short if refs.get(TAGS + short) == root else None
-        _check_remote_release(
-            repo, report, rev, root, tag_ref, read_structs, keyrings, require_signature
-        )
-        walker.walk([_Edge(root, "commit-or-tag", None, rev)])
+        report.refs = 1
+        obj = walker.read_one(root, rev)
+        if obj is not None:
+            snapshot = _check_remote_release(repo, report, rev, root, obj, tag_ref, keyrings, require_signature)
+            if snapshot is not None:
+                walker.walk(walker.children(root, obj, snapshot))
     walker.finish(full)
     if rev is None:
         reached = walker.reached
@@ -967,28 +961,28 @@ def _check_remote_release(
     report: VerifyReport,
     rev: str,
     root: ObjectId,
+    obj: StoredObject,
     tag_ref: str | None,
-    read_structs: StructReader,
     keyrings: list[str] | None,
     require_signature: bool,
-) -> None:
-    """A remote tag gets the checks a local one gets (damage is left to the walk that follows)."""
-    got = next(iter(read_structs([root])), None)
-    if got is None or isinstance(got[1], MvError):
-        return
-    try:
-        obj = codec.decode_object(got[1], root.hex())
-    except MvError:
-        return
+) -> bool | None:
+    """A remote REV gets the checks a local one gets: a tag's signature and name binding, and a
+    tagged snapshot's files re-hashed. Returns whether to re-hash the snapshot (None: not a commit
+    or tag, reported)."""
     if isinstance(obj, Tag):
         report.tag, report.tag_id = obj.name, root
         report.commit = obj.target
         if repo is None:
             if require_signature:
                 report.warnings.append(f"{rev}: signature not checked (no repository holds the trusted keys)")
-            return
-        _check_signature(repo, report, rev, root, obj, tag_ref, keyrings, require_signature)
-    elif isinstance(obj, Commit) and tag_ref is not None and require_signature:
-        report.problem(
-            "signature", None, rev, f"{rev} is not a signed tag (use --unsigned to check object hashes only)"
-        )
+        else:
+            _check_signature(repo, report, rev, root, obj, tag_ref, keyrings, require_signature)
+        return True
+    if isinstance(obj, Commit):
+        if tag_ref is not None and require_signature:
+            report.problem(
+                "signature", None, rev, f"{rev} is not a signed tag (use --unsigned to check object hashes only)"
+            )
+        return tag_ref is not None
+    report.problem("type", root, rev, f"{rev} names a {_name(obj)}, not a commit or tag")
+    return None

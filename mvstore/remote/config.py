@@ -93,6 +93,18 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _check_options(options: dict[str, Any], prefix: str = "") -> None:
+    """What ``.mv/config`` can hold and give back unchanged: names without dots, and strings,
+    numbers or booleans (nested maps become ``a.b = v``)."""
+    for k, v in options.items():
+        if not isinstance(k, str) or not k or "." in k or not k.replace("_", "").replace("-", "").isalnum():
+            raise UsageError(f"storage option name {prefix}{k!r}: letters, digits, '_' and '-' only")
+        if isinstance(v, dict):
+            _check_options(v, f"{prefix}{k}.")
+        elif not isinstance(v, (str, int, float, bool)):
+            raise UsageError(f"storage option {prefix}{k}: {type(v).__name__} values cannot be stored in the config")
+
+
 def _flatten(options: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     out = []
     for k, v in options.items():
@@ -111,6 +123,7 @@ def add_remote(
     config: Config, name: str, url: str, options: dict[str, Any], overwrite: bool = False
 ) -> RemoteSpec:
     section = _section(name)
+    _check_options(options)
     flat = _flatten(options)
     for k, v in flat:
         refuse_secret(k, v)

@@ -371,9 +371,6 @@ class GCSBackend(FsspecBackend):
     """Google Cloud Storage: generation preconditions (``ifGenerationMatch``; 0 = must not exist)."""
 
     atomic = True
-    # s3fs HEADs every object before its GET (to split big ones into concurrent ranges): objects
-    # here are ≤ a few MiB and already read many at a time, so one GET each is the fast path.
-    _cat_options = {"max_concurrency": 1}
 
     def _bucket_key(self, name: str) -> tuple[str, str]:
         bucket, _, key = self._p(name).partition("/")
