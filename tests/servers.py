@@ -441,6 +441,12 @@ def weed_mini_argv(exe: str, datadir: Path, ports: dict[str, int]) -> list[str]:
         "-s3.port.lance", "0",  # 0 disables (default 9101)
         "-volume.preStopSeconds", "0",  # faster shutdown (default 1 s in mini)
         "-s3.autoCreateBucket=false",  # a put into a missing bucket must fail, as on AWS
+        # Every bucket is a collection with volumes of its own, and by default the number of
+        # volumes is free disk / volume size: on a nearly full disk the tests' many buckets ran
+        # out ("No writable volumes and no free volumes left" -> InternalError on every put).
+        # Small volumes, a fixed ceiling: nothing is preallocated, so this costs no disk.
+        "-volume.max", "1000",
+        "-master.volumeSizeLimitMB", "32",
         "-s3.localSocket", str(datadir / "s3.sock"),  # default /tmp/seaweedfs-s3-<port>.sock
         "-filer.localSocket", str(datadir / "filer.sock"),
     ]
