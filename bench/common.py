@@ -97,6 +97,15 @@ def fmt_rate(nbytes: int, t: Timing) -> str:
     return f"{nbytes / t.median / 1e9:.2f} GB/s" if t.samples and t.median > 0 else "—"
 
 
+def run_steps(steps: Sequence[tuple[str, Callable[[], object]]]) -> None:
+    """Run named benchmark steps in order, printing each name and how long it took."""
+    for name, step in steps:
+        t0 = time.perf_counter()
+        print(f"== {name}", flush=True)
+        step()
+        print(f"   ({time.perf_counter() - t0:.1f}s)", flush=True)
+
+
 def time_call(
     fn: Callable[[], object],
     runs: int,

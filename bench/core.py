@@ -60,6 +60,7 @@ from .common import (
     read_all,
     rmtree,
     run,
+    run_steps,
     settle,
     skipped_row,
     speed_row,
@@ -835,11 +836,7 @@ def main(argv: list[str] | None = None) -> int:
             ("start-up", lambda: bench_startup(cfg, res, data.minilm)),
             ("storage", lambda: bench_storage(cfg, res, data.series)),
         ]
-        for name, step in steps:
-            t0 = time.perf_counter()
-            print(f"== {name}", flush=True)
-            step()
-            print(f"   ({time.perf_counter() - t0:.1f}s)", flush=True)
+        run_steps(steps)
     finally:
         if not args.keep:
             rmtree(cfg.work)

@@ -47,6 +47,7 @@ from .common import (
     mirror,
     model_files,
     rmtree,
+    run_steps,
     skipped_row,
     speed_row,
     sync,
@@ -584,11 +585,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("local: no-op", lambda: bench_noop(cfg, sec, local)),
                 ("local: wire", lambda: bench_wire(cfg, sec, local, series, local_src)),
             ]
-            for name, step in steps:
-                t0 = time.perf_counter()
-                print(f"== {name}", flush=True)
-                step()
-                print(f"   ({time.perf_counter() - t0:.1f}s)", flush=True)
+            run_steps(steps)
         if args.no_s3:
             sec.add("Throughput", skipped_row("S3: push / clone vs put / get", "--no-s3", "≥ 0.8×"))
         else:
@@ -603,11 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                         ("s3: incremental", lambda: bench_incremental(cfg, sec, s3, series["frozen"])),
                         ("s3: no-op", lambda: bench_noop(cfg, sec, s3)),
                     ]
-                    for name, step in steps:
-                        t0 = time.perf_counter()
-                        print(f"== {name}", flush=True)
-                        step()
-                        print(f"   ({time.perf_counter() - t0:.1f}s)", flush=True)
+                    run_steps(steps)
     finally:
         rmtree(work)
         os.environ.pop("MVSTORE_CACHE", None)

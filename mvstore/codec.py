@@ -43,7 +43,7 @@ from .objects import (
     Tree,
     TreeEntry,
 )
-from .paths import check_tree_path
+from .paths import check_tree_path, file_folder_clash
 
 FORMAT_VERSION = 1
 #: A tag that carries a ``signature`` is ``v: 2``, so a reader that predates signatures fails with
@@ -424,12 +424,9 @@ def _from_map(m: Any, what: str) -> StoredObject:
                 if "data" in em:
                     raise InvalidObject(f"object {what}: entry {path!r} has both id and data")
                 entries.append(TreeEntry(path, k, size, ef.get("x", bool, False), ef.oid("id"), None))  # type: ignore[arg-type]
-        files = {e.path for e in entries}
-        for e in entries:  # "a" and "a/b" cannot both be files: no checkout could write that tree
-            parts = e.path.split("/")
-            for i in range(1, len(parts)):
-                if "/".join(parts[:i]) in files:
-                    raise InvalidObject(f"object {what}: {'/'.join(parts[:i])!r} is both a file and a folder")
+        clash = file_folder_clash(e.path for e in entries)
+        if clash is not None:
+            raise InvalidObject(f"object {what}: {clash!r} is both a file and a folder")
         return Tree(tuple(entries))
     if kind == "chunked":
         f = _Fields(m, {"v", "type", "size", "chunks"}, what)

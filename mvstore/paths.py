@@ -5,6 +5,8 @@ A tree is data from a possibly hostile source: a path in it must never escape th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .errors import InvalidPath
 
 MAX_PATH_BYTES = 4096
@@ -23,3 +25,15 @@ def check_tree_path(path: str) -> str:
     if any(p in ("", ".", "..") for p in parts) or parts[0].lower() in RESERVED_TOP:
         raise InvalidPath(f"invalid path in tree: {path[:80]!r}")
     return path
+
+
+def file_folder_clash(paths: Iterable[str]) -> str | None:
+    """A path that is also another path's folder (``a`` and ``a/b``), else None: no checkout could
+    write such a tree, so writers refuse it and the tree decoder rejects it."""
+    files = set(paths)
+    for path in files:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                return "/".join(parts[:i])
+    return None

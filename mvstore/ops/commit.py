@@ -7,14 +7,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import NothingToCommit, UsageError
+from ..errors import InvalidPath, NothingToCommit, UsageError
 from ..ids import ObjectId
 from ..ingest import Ingestor
 from ..objects import Commit, MetaValue, Tree, TreeEntry
+from ..paths import file_folder_clash
 from ..refs import HEADS
 from ..repo import Repository
 from ..statcache import StatCache
-from .snapshot import check_no_file_dir_clash, merge_tree, snapshot
+from .snapshot import merge_tree, snapshot
 
 MAX_MESSAGE = 1 << 20
 
@@ -77,7 +78,9 @@ def write_commit(
 ) -> ObjectId:
     if len(message.encode()) > MAX_MESSAGE:
         raise UsageError("commit message is larger than 1 MiB")
-    check_no_file_dir_clash(e.path for e in tree.entries)  # every writer (save, convert) comes here
+    clash = file_folder_clash(e.path for e in tree.entries)  # every writer (commit, save, convert)
+    if clash is not None:
+        raise InvalidPath(f"{clash}: a parent folder is also a file in the tree")
     if parent is not None and not allow_empty:
         parent_commit = repo.commit_object(parent)
         if repo.tree(parent_commit.tree) == tree:

@@ -35,11 +35,12 @@ from .. import codec
 from ..codec import KIND_DATA, KIND_STRUCT
 from ..errors import CorruptObject, MvError, ObjectNotFound, UsageError
 from ..ids import HEX_LEN, ObjectId
+from ..ignore import is_checkout_tmp
 from ..objects import Commit, StoredObject
 from ..remote.layout import RemoteLayout
 from ..remote.maintenance import Inventory, Victim
 from ..repo import Repository
-from .verify import GC_LEFTOVER, read_shallow, scan_reflogs, scan_refs
+from .verify import GC_LEFTOVER, scan_reflogs, scan_refs
 
 DEFAULT_PRUNE = "2.weeks.ago"
 DEFAULT_REFLOG_EXPIRE = "90.days.ago"
@@ -56,7 +57,6 @@ _UNITS = {
 _SHORT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _REL = re.compile(r"(\d+)[. ]?([a-z]+?)s?(?:[. ]ago)?")
 _SHORT = re.compile(r"(\d+)([smhdw])")
-_WORKTREE_TMP = re.compile(r"\..+\.mvtmp-[0-9a-f]{8}")
 _ATOMIC_TMP = re.compile(r"\..+\.tmp\d+")
 
 
@@ -364,7 +364,7 @@ def _clean_tmp(repo: Repository, cutoff: float, dry_run: bool, result: GcResult)
     for dirpath, dirs, files in os.walk(repo.root):
         if Path(dirpath) == repo.root:
             dirs[:] = [d for d in dirs if d not in (".mv", ".git")]
-        victims.extend(Path(dirpath) / f for f in files if _WORKTREE_TMP.fullmatch(f))
+        victims.extend(Path(dirpath) / f for f in files if is_checkout_tmp(f))
     for v in victims:
         try:
             st = os.lstat(v)
@@ -397,7 +397,7 @@ def gc(
     result.restored = _recover_leftovers(repo, dry_run)
     if reflog_cutoff is not None:
         result.expired_reflog_entries = _expire_reflogs(repo, reflog_cutoff, dry_run)
-    shallow = read_shallow(repo)
+    shallow = repo.shallow_commits()
     marker = _Marker(
         _local_reader(repo), shallow, strict=True, what="repository", delta_base=_local_base(repo)
     )

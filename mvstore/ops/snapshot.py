@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,16 +77,4 @@ def merge_tree(parent: Tree, snap: Snapshot, scope: list[str] | None) -> Tree:
     """The parent's entries outside ``scope`` plus the snapshot's entries inside it."""
     entries = {e.path: e for e in parent.entries if not in_scope(e.path, scope)}
     entries.update(snap.entries)
-    check_no_file_dir_clash(entries)
     return Tree(tuple(entries[p] for p in sorted(entries)))
-
-
-def check_no_file_dir_clash(paths: Iterable[str]) -> None:
-    """A tree cannot hold both ``a`` and ``a/b`` as files: no checkout could write it (the decoder
-    refuses such trees, so no writer may produce one)."""
-    files = set(paths)
-    for path in files:
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in files:
-                raise InvalidPath(f"{path}: a parent folder is also a file in the tree")

@@ -503,11 +503,6 @@ def _local_data(repo: Repository) -> DataChecker:
     return check
 
 
-def read_shallow(repo: Repository) -> set[ObjectId]:
-    """Commits whose parents were deliberately not fetched (``clone --rev``)."""
-    return repo.shallow_commits()
-
-
 @dataclass(frozen=True, slots=True)
 class RefFile:
     """A file under ``.mv/refs`` (or HEAD) as found on disk, before trusting it."""
@@ -645,7 +640,7 @@ def verify(
     """
     t0 = time.perf_counter()
     report = VerifyReport(rev if rev is not None else "repository", full)
-    walker = Walker(report, _local_structs(repo), _local_data(repo), read_shallow(repo))
+    walker = Walker(report, _local_structs(repo), _local_data(repo), repo.shallow_commits())
     if rev is None:
         _verify_all(repo, walker)
     else:
@@ -842,6 +837,7 @@ def verify_remote(
     should have no index cache, so that the remote's own indexes are what is checked. A tag
     ``rev`` is checked as a release, as locally: its signature against ``repo``'s trusted keys.
     """
+    from ..remote.layout import is_full_hex
     from ..remote.maintenance import inventory, read_objects, structural_problems
 
     t0 = time.perf_counter()
@@ -927,7 +923,7 @@ def verify_remote(
     if rev is None:
         walker.walk(_Edge(oid, _ref_expect(n), None, f"{url}/{n}") for n, oid in refs.items())
     else:
-        if len(rev) == HEX_LEN and all(c in "0123456789abcdef" for c in rev):
+        if is_full_hex(rev):
             root = ObjectId.from_hex(rev)
         else:
             found = refs.get(TAGS + rev) or refs.get(HEADS + rev) or refs.get(rev)

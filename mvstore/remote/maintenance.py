@@ -74,14 +74,18 @@ def inventory(layout: RemoteLayout) -> Inventory:
         else:
             inv.idx[item.name] = item
     layout.requests += 1
-    for name in sorted(inv.idx):
+    names = sorted(inv.idx)
+    raws = layout.backend.read_many(names) if names else {}  # one batched read, not one per index
+    layout.requests += 1 if names else 0
+    for name in names:
+        raw = raws.get(name)
+        if raw is None:
+            inv.bad_idx[name] = f"{name} vanished while we listed"
+            continue
         try:
-            rows = layout.pack_indexes([name]).get(name)
+            rows = layout.index_rows(name, raw)
         except MvError as e:
             inv.bad_idx[name] = str(e)
-            continue
-        if rows is None:
-            inv.bad_idx[name] = f"{name} vanished while we listed"
             continue
         inv.rows[name[: -len(".idx")] + ".pack"] = rows
     return inv
