@@ -155,6 +155,13 @@ def is_ancestor(repo: Repository, old: ObjectId, new: ObjectId) -> bool:
 # -- push -----------------------------------------------------------------------------------------
 
 
+def _tracking_ref(spec: RemoteSpec, full: str) -> str | None:
+    """``refs/remotes/<remote>/<branch>`` for a remote branch; None for tags and for a bare URL."""
+    if not full.startswith(HEADS) or spec.name == "_url":
+        return None
+    return f"{REMOTES}{spec.name}/{full[len(HEADS) :]}"
+
+
 def _expand_refspec(repo: Repository, spec: str) -> str:
     if spec.startswith((HEADS, TAGS)):
         full = spec
@@ -214,8 +221,8 @@ def push(
         if old == new:
             # Already there (maybe a push that died after the remote moved, before the tracking
             # ref did): bring refs/remotes/<remote>/<branch> up to date anyway.
-            tracking = f"{REMOTES}{spec.name}/{full[len(HEADS) :]}"
-            if full.startswith(HEADS) and spec.name != "_url" and repo.refs.read(tracking) != new:
+            tracking = _tracking_ref(spec, full)
+            if tracking is not None and repo.refs.read(tracking) != new:
                 repo.refs.update(tracking, new, message=f"push to {spec.name} (already there)")
             continue
         if old is not None and not force:
@@ -309,10 +316,9 @@ def push(
     for full, old, new in updates:
         _cas_remote_ref(layout, full, old, new, force)
         result.refs[full] = (old.hex() if old else None, new.hex())
-        if full.startswith(HEADS) and spec.name != "_url":
-            repo.refs.update(
-                f"{REMOTES}{spec.name}/{full[len(HEADS) :]}", new, message=f"push to {spec.name}"
-            )
+        tracking = _tracking_ref(spec, full)
+        if tracking is not None:
+            repo.refs.update(tracking, new, message=f"push to {spec.name}")
     if set_upstream_branch and head.branch and spec.name != "_url":
         set_upstream(repo.config, head.branch, spec.name, HEADS + head.branch)
     result.requests = layout.requests
@@ -438,7 +444,7 @@ def fetch(
             _update_local_stage(repo, full, oid, result)
             continue
         if full.startswith(HEADS):
-            local = f"{REMOTES}{spec.name}/{full[len(HEADS) :]}" if spec.name != "_url" else None
+            local = _tracking_ref(spec, full)
         else:
             local = full
             existing = repo.refs.read(full)
